@@ -1,0 +1,247 @@
+//! Persistence of membership. [`MembershipStore`] is the one interface; it has
+//! a PostgreSQL implementation (production, RLS) and a SQLite implementation
+//! (`collegium dev`), generated from one SQL body (`sql.rs`) so the two cannot
+//! drift. The contract suite in `tests/store_contract.rs` runs against both.
+//!
+//! Every method takes the tenant first and runs in a tenant transaction; every
+//! mutation writes its audit record and outbox event in that same transaction.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use platform::{auth::TenantId, error::Result, page::Page};
+use uuid::Uuid;
+
+use crate::{
+    domain::*,
+    roster::{BatchOutcome, ImportJob, JobEnd, NewImportJob, RosterBatch, RosterSnapshot},
+};
+
+/// A page of results and the token of the next page ("" when done).
+pub type Paged<T> = (Vec<T>, String);
+
+#[async_trait]
+pub trait MembershipStore: Send + Sync + 'static {
+    // Tenants: creating and finding by slug is operator work (CLI), not a tenant call.
+    async fn create_tenant(&self, new: NewTenant) -> Result<Tenant>;
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant>;
+    async fn list_tenants(&self) -> Result<Vec<Tenant>>;
+    async fn get_tenant(&self, t: TenantId) -> Result<Tenant>;
+    async fn update_tenant_settings(
+        &self,
+        t: TenantId,
+        actor: &str,
+        settings: TenantSettings,
+    ) -> Result<Tenant>;
+
+    async fn create_organisation(
+        &self,
+        t: TenantId,
+        actor: &str,
+        new: NewOrganisation,
+    ) -> Result<Organisation>;
+    async fn update_organisation(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+        patch: OrganisationPatch,
+    ) -> Result<Organisation>;
+    async fn get_organisations(&self, t: TenantId, ids: &[Uuid]) -> Result<Vec<Organisation>>;
+    async fn list_organisations(
+        &self,
+        t: TenantId,
+        filter: &OrganisationFilter,
+        page: Page,
+    ) -> Result<Paged<Organisation>>;
+
+    async fn create_cluster(&self, t: TenantId, actor: &str, new: NewCluster) -> Result<Cluster>;
+    async fn update_cluster(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+        patch: ClusterPatch,
+    ) -> Result<Cluster>;
+    async fn set_cluster_centre(
+        &self,
+        t: TenantId,
+        actor: &str,
+        cluster: Uuid,
+        organisation: Uuid,
+        member: bool,
+    ) -> Result<Cluster>;
+    async fn get_clusters(&self, t: TenantId, ids: &[Uuid]) -> Result<Vec<Cluster>>;
+    async fn list_clusters(
+        &self,
+        t: TenantId,
+        filter: &ClusterFilter,
+        page: Page,
+    ) -> Result<Paged<Cluster>>;
+
+    async fn create_person(&self, t: TenantId, actor: &str, new: NewPerson) -> Result<Person>;
+    async fn update_person(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+        patch: PersonPatch,
+    ) -> Result<Person>;
+    async fn get_people(&self, t: TenantId, ids: &[Uuid]) -> Result<Vec<Person>>;
+    async fn person_by_email(&self, t: TenantId, email: &str) -> Result<Person>;
+    async fn list_people(
+        &self,
+        t: TenantId,
+        filter: &PersonFilter,
+        page: Page,
+    ) -> Result<Paged<Person>>;
+
+    async fn grant_role(
+        &self,
+        t: TenantId,
+        actor: &str,
+        person: Uuid,
+        role: platform::auth::Role,
+        cluster: Option<Uuid>,
+    ) -> Result<RoleGrant>;
+    async fn revoke_role(&self, t: TenantId, actor: &str, grant: Uuid) -> Result<RoleGrant>;
+    async fn get_role_grant(&self, t: TenantId, grant: Uuid) -> Result<RoleGrant>;
+    async fn list_role_grants(
+        &self,
+        t: TenantId,
+        filter: &RoleGrantFilter,
+        page: Page,
+    ) -> Result<Paged<RoleGrant>>;
+
+    async fn create_mentorship(
+        &self,
+        t: TenantId,
+        actor: &str,
+        new: NewMentorship,
+    ) -> Result<Mentorship>;
+    async fn end_mentorship(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+        ended_on: chrono::NaiveDate,
+    ) -> Result<Mentorship>;
+    async fn list_mentorships(
+        &self,
+        t: TenantId,
+        person: Option<Uuid>,
+        page: Page,
+    ) -> Result<Paged<Mentorship>>;
+
+    async fn create_panel(
+        &self,
+        t: TenantId,
+        actor: &str,
+        name: &str,
+        purpose: &str,
+    ) -> Result<Panel>;
+    async fn set_panel_member(
+        &self,
+        t: TenantId,
+        actor: &str,
+        panel: Uuid,
+        person: Uuid,
+        constituency: Option<Constituency>,
+    ) -> Result<Panel>;
+    async fn list_panels(&self, t: TenantId, page: Page) -> Result<Paged<Panel>>;
+
+    async fn record_consent(&self, t: TenantId, new: NewConsent) -> Result<ConsentRecord>;
+    async fn withdraw_consent(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+        remark: &str,
+    ) -> Result<ConsentRecord>;
+    async fn get_consent(&self, t: TenantId, id: Uuid) -> Result<ConsentRecord>;
+    async fn list_consents(
+        &self,
+        t: TenantId,
+        filter: &ConsentFilter,
+        page: Page,
+    ) -> Result<Paged<ConsentRecord>>;
+    /// Of `subjects` (person or organisation ids), those with an active consent for `purpose`.
+    async fn consented(
+        &self,
+        t: TenantId,
+        purpose: &str,
+        subjects: &[Uuid],
+    ) -> Result<HashSet<Uuid>>;
+
+    async fn record_opt_out(
+        &self,
+        t: TenantId,
+        actor: &str,
+        new: NewResearchOptOut,
+    ) -> Result<ResearchOptOut>;
+    async fn withdraw_opt_out(&self, t: TenantId, actor: &str, id: Uuid) -> Result<ResearchOptOut>;
+    async fn list_opt_outs(
+        &self,
+        t: TenantId,
+        filter: &OptOutFilter,
+        page: Page,
+    ) -> Result<Paged<ResearchOptOut>>;
+
+    async fn list_audit(
+        &self,
+        t: TenantId,
+        target: Option<&str>,
+        page: Page,
+    ) -> Result<Paged<AuditRecord>>;
+
+    // Roster import (see `crate::roster`): the job runner calls these.
+
+    /// What an import compares against: the tenant's organisations, people
+    /// and active tenant-wide roles, read in one transaction. Proportional to
+    /// the tenant, and meant only for the import job.
+    async fn roster_snapshot(&self, t: TenantId) -> Result<RosterSnapshot>;
+    /// The latest unfinished (running or failed) import job of the source
+    /// with this hash, if any.
+    async fn resumable_import_job(
+        &self,
+        t: TenantId,
+        source_hash: &str,
+    ) -> Result<Option<ImportJob>>;
+    /// Starts an import job, or continues the unfinished job of the same
+    /// source (`true`). An unfinished job of another source is superseded: a
+    /// tenant has at most one running job.
+    async fn start_import_job(
+        &self,
+        t: TenantId,
+        actor: &str,
+        new: NewImportJob,
+    ) -> Result<(ImportJob, bool)>;
+    /// Applies one batch of a running job in one transaction: organisations,
+    /// then people (with their roster role), then deactivations, each change
+    /// with its audit record (by `actor`, `import:<job id>`) and outbox event,
+    /// and the job's progress. Rows that clash with the tenant as it is now
+    /// are rejected in the outcome; anything else rolls the batch back.
+    async fn apply_roster_batch(
+        &self,
+        t: TenantId,
+        actor: &str,
+        batch: &RosterBatch,
+    ) -> Result<BatchOutcome>;
+    /// Records how a run of a job ended.
+    async fn finish_import_job(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+        end: JobEnd,
+    ) -> Result<ImportJob>;
+    async fn get_import_job(&self, t: TenantId, id: Uuid) -> Result<ImportJob>;
+    async fn list_import_jobs(&self, t: TenantId, page: Page) -> Result<Paged<ImportJob>>;
+
+    /// Publishes pending outbox events to the bus (one batch); see platform::events::relay.
+    async fn relay_outbox(&self, bus: &dyn platform::events::EventBus, batch: i64)
+    -> Result<usize>;
+}

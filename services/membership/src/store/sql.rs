@@ -1,0 +1,2316 @@
+// The one SQL body of the membership store, included by `postgres.rs` and
+// `sqlite.rs` with `Db`/`Pool` naming the backend. The statements are the
+// common dialect of both (numbered `$n` parameters, `RETURNING`, partial
+// indexes); every statement filters on `tenant_id`, and lists page by id.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use platform::{
+    auth::{Role, TenantId},
+    db::TenantPool,
+    error::{Error, Result},
+    events::{EventBus, EventEnvelope},
+    page::Page,
+    tx::{AuditEntry, TenantTxExt},
+};
+use serde::Serialize;
+use sqlx::{FromRow, QueryBuilder, Transaction, types::Json};
+use uuid::Uuid;
+
+use crate::{
+    domain::*,
+    roster::{
+        BatchOutcome, ImportJob, JobEnd, JobStatus, NewImportJob, PersonUpsert, Rejection,
+        RosterBatch, RosterSnapshot, RowRef, SourceKind, merge_person,
+    },
+    store::{MembershipStore, Paged},
+};
+
+/// The store over one pool of this backend (pool, relay signal, tenant
+/// transactions: `platform::db::TenantStore`).
+pub type Store = platform::db::TenantStore<Pool>;
+
+/// Writes the audit record and the domain event of one mutation.
+async fn record<T: Serialize + Sync>(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    actor: &str,
+    action: &str,
+    target_id: Uuid,
+    before: Option<&T>,
+    after: Option<&T>,
+) -> Result<()> {
+    let to_json = |v: Option<&T>| v.map(|v| serde_json::to_value(v).unwrap_or_default());
+    let (before, after) = (to_json(before), to_json(after));
+    let target_kind = action.split('.').next().unwrap_or(action).to_string();
+    tx.audit(&AuditEntry {
+        tenant: t,
+        actor: actor.to_string(),
+        action: action.to_string(),
+        target_kind,
+        target_id: target_id.to_string(),
+        at: Utc::now(),
+        before,
+        after: after.clone(),
+    })
+    .await?;
+    tx.emit(&EventEnvelope::new(
+        t,
+        format!("membership.{action}"),
+        serde_json::json!({ "id": target_id, "actor": actor, "after": after }),
+    ))
+    .await
+}
+
+/// `%text%` for a case-insensitive LIKE, with the wildcards of `text` escaped.
+fn like_pattern(text: &Option<String>) -> Option<String> {
+    text.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let escaped = s
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        })
+}
+
+fn not_found(what: &str) -> Error {
+    Error::not_found(what)
+}
+
+// ---------------------------------------------------------------- rows
+
+#[derive(FromRow)]
+struct TenantRow {
+    tenant_id: Uuid,
+    slug: String,
+    name: String,
+    kind: String,
+    time_zone: String,
+    locale: String,
+    academic_year_start_month: i32,
+    academic_year_start_day: i32,
+    created_at: DateTime<Utc>,
+}
+
+impl From<TenantRow> for Tenant {
+    fn from(r: TenantRow) -> Self {
+        Tenant {
+            id: TenantId(r.tenant_id),
+            slug: r.slug,
+            name: r.name,
+            kind: TenantKind::parse(&r.kind).unwrap_or(TenantKind::District),
+            settings: TenantSettings {
+                time_zone: r.time_zone,
+                locale: r.locale,
+                academic_year_start_month: r.academic_year_start_month as u32,
+                academic_year_start_day: r.academic_year_start_day as u32,
+            },
+            created_at: r.created_at,
+        }
+    }
+}
+
+const TENANT_COLUMNS: &str = "tenant_id, slug, name, kind, time_zone, locale, \
+     academic_year_start_month, academic_year_start_day, created_at";
+
+#[derive(FromRow)]
+struct OrganisationRow {
+    id: Uuid,
+    name: String,
+    kind: String,
+    external_id: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    address: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<OrganisationRow> for Organisation {
+    fn from(r: OrganisationRow) -> Self {
+        Organisation {
+            id: r.id,
+            name: r.name,
+            kind: OrganisationKind::parse(&r.kind).unwrap_or(OrganisationKind::School),
+            external_id: r.external_id,
+            contact: Contact {
+                email: r.email,
+                phone: r.phone,
+                address: r.address,
+            },
+            created_at: r.created_at,
+        }
+    }
+}
+
+const ORGANISATION_COLUMNS: &str =
+    "id, name, kind, external_id, email, phone, address, created_at";
+
+#[derive(FromRow)]
+struct PersonRow {
+    id: Uuid,
+    given_name: String,
+    family_name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    address: Option<String>,
+    organisation_id: Option<Uuid>,
+    external_id: Option<String>,
+    time_zone: Option<String>,
+    active: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl From<PersonRow> for Person {
+    fn from(r: PersonRow) -> Self {
+        Person {
+            id: r.id,
+            given_name: r.given_name,
+            family_name: r.family_name,
+            contact: Contact {
+                email: r.email,
+                phone: r.phone,
+                address: r.address,
+            },
+            organisation_id: r.organisation_id,
+            external_id: r.external_id,
+            time_zone: r.time_zone,
+            active: r.active,
+            created_at: r.created_at,
+        }
+    }
+}
+
+const PERSON_COLUMNS: &str = "id, given_name, family_name, email, phone, address, \
+     organisation_id, external_id, time_zone, active, created_at";
+
+#[derive(FromRow)]
+struct ClusterRow {
+    id: Uuid,
+    name: String,
+    description: String,
+    lead_person_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct GrantRow {
+    id: Uuid,
+    person_id: Uuid,
+    role: String,
+    cluster_id: Option<Uuid>,
+    granted_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<GrantRow> for RoleGrant {
+    type Error = Error;
+    fn try_from(r: GrantRow) -> Result<Self> {
+        Ok(RoleGrant {
+            id: r.id,
+            person_id: r.person_id,
+            role: r.role.parse::<Role>().map_err(|e| Error::internal(anyhow::anyhow!("stored role: {e}")))?,
+            cluster_id: r.cluster_id,
+            granted_at: r.granted_at,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct MentorshipRow {
+    id: Uuid,
+    mentor_id: Uuid,
+    new_teacher_id: Uuid,
+    starts_on: NaiveDate,
+    planned_end_on: NaiveDate,
+    ended_on: Option<NaiveDate>,
+}
+
+impl From<MentorshipRow> for Mentorship {
+    fn from(r: MentorshipRow) -> Self {
+        Mentorship {
+            id: r.id,
+            mentor_id: r.mentor_id,
+            new_teacher_id: r.new_teacher_id,
+            starts_on: r.starts_on,
+            planned_end_on: r.planned_end_on,
+            ended_on: r.ended_on,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct PanelRow {
+    id: Uuid,
+    name: String,
+    purpose: String,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct ConsentRow {
+    id: Uuid,
+    subject_person_id: Option<Uuid>,
+    subject_organisation_id: Option<Uuid>,
+    purpose: String,
+    purpose_version: i32,
+    recorded_by: String,
+    by_proxy: bool,
+    remark: String,
+    given_at: DateTime<Utc>,
+    withdrawn_at: Option<DateTime<Utc>>,
+}
+
+impl From<ConsentRow> for ConsentRecord {
+    fn from(r: ConsentRow) -> Self {
+        let subject = match (r.subject_person_id, r.subject_organisation_id) {
+            (Some(p), _) => ConsentSubject::Person(p),
+            (None, Some(o)) => ConsentSubject::Organisation(o),
+            (None, None) => ConsentSubject::Person(Uuid::nil()),
+        };
+        ConsentRecord {
+            id: r.id,
+            subject,
+            purpose: r.purpose,
+            purpose_version: r.purpose_version as u32,
+            recorded_by: r.recorded_by,
+            by_proxy: r.by_proxy,
+            remark: r.remark,
+            given_at: r.given_at,
+            withdrawn_at: r.withdrawn_at,
+        }
+    }
+}
+
+const CONSENT_COLUMNS: &str = "id, subject_person_id, subject_organisation_id, purpose, \
+     purpose_version, recorded_by, by_proxy, remark, given_at, withdrawn_at";
+
+#[derive(FromRow)]
+struct OptOutRow {
+    id: Uuid,
+    student_ref: String,
+    organisation_id: Uuid,
+    recorded_for: String,
+    recorded_by: String,
+    recorded_at: DateTime<Utc>,
+    withdrawn_at: Option<DateTime<Utc>>,
+}
+
+impl From<OptOutRow> for ResearchOptOut {
+    fn from(r: OptOutRow) -> Self {
+        ResearchOptOut {
+            id: r.id,
+            student_ref: r.student_ref,
+            organisation_id: r.organisation_id,
+            recorded_for: r.recorded_for,
+            recorded_by: r.recorded_by,
+            recorded_at: r.recorded_at,
+            withdrawn_at: r.withdrawn_at,
+        }
+    }
+}
+
+const OPT_OUT_COLUMNS: &str =
+    "id, student_ref, organisation_id, recorded_for, recorded_by, recorded_at, withdrawn_at";
+
+#[derive(FromRow)]
+struct AuditRow {
+    id: Uuid,
+    actor: String,
+    action: String,
+    target_kind: String,
+    target_id: String,
+    at: DateTime<Utc>,
+    before: Option<Json<serde_json::Value>>,
+    after: Option<Json<serde_json::Value>>,
+}
+
+// ---------------------------------------------------------------- reads used by writes
+
+async fn fetch_people(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    ids: &[Uuid],
+) -> Result<Vec<Person>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut q = QueryBuilder::<Db>::new(format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = "));
+    q.push_bind(t.0).push(" AND id IN (");
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(*id);
+    }
+    q.push(") ORDER BY id");
+    let rows: Vec<PersonRow> = q.build_query_as().fetch_all(&mut **tx).await?;
+    Ok(rows.into_iter().map(Person::from).collect())
+}
+
+async fn fetch_person(tx: &mut Transaction<'static, Db>, t: TenantId, id: Uuid) -> Result<Person> {
+    fetch_people(tx, t, &[id])
+        .await?
+        .pop()
+        .ok_or_else(|| not_found("person"))
+}
+
+async fn fetch_organisations(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    ids: &[Uuid],
+) -> Result<Vec<Organisation>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut q = QueryBuilder::<Db>::new(format!(
+        "SELECT {ORGANISATION_COLUMNS} FROM organisations WHERE tenant_id = "
+    ));
+    q.push_bind(t.0).push(" AND id IN (");
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(*id);
+    }
+    q.push(") ORDER BY id");
+    let rows: Vec<OrganisationRow> = q.build_query_as().fetch_all(&mut **tx).await?;
+    Ok(rows.into_iter().map(Organisation::from).collect())
+}
+
+async fn fetch_organisation(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    id: Uuid,
+) -> Result<Organisation> {
+    fetch_organisations(tx, t, &[id])
+        .await?
+        .pop()
+        .ok_or_else(|| not_found("organisation"))
+}
+
+/// Clusters with their member centres, in the order of `rows`.
+async fn with_centres(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    rows: Vec<ClusterRow>,
+) -> Result<Vec<Cluster>> {
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut q = QueryBuilder::<Db>::new(
+        "SELECT cluster_id, organisation_id FROM cluster_centres WHERE tenant_id = ",
+    );
+    q.push_bind(t.0).push(" AND cluster_id IN (");
+    let mut sep = q.separated(", ");
+    for r in &rows {
+        sep.push_bind(r.id);
+    }
+    q.push(") ORDER BY cluster_id, organisation_id");
+    let pairs: Vec<(Uuid, Uuid)> = q.build_query_as().fetch_all(&mut **tx).await?;
+    let mut centres: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for (c, o) in pairs {
+        centres.entry(c).or_default().push(o);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| Cluster {
+            centre_ids: centres.remove(&r.id).unwrap_or_default(),
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            lead_person_id: r.lead_person_id,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+async fn fetch_clusters(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    ids: &[Uuid],
+) -> Result<Vec<Cluster>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut q = QueryBuilder::<Db>::new(
+        "SELECT id, name, description, lead_person_id, created_at FROM clusters WHERE tenant_id = ",
+    );
+    q.push_bind(t.0).push(" AND id IN (");
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(*id);
+    }
+    q.push(") ORDER BY id");
+    let rows: Vec<ClusterRow> = q.build_query_as().fetch_all(&mut **tx).await?;
+    with_centres(tx, t, rows).await
+}
+
+async fn fetch_cluster(tx: &mut Transaction<'static, Db>, t: TenantId, id: Uuid) -> Result<Cluster> {
+    fetch_clusters(tx, t, &[id])
+        .await?
+        .pop()
+        .ok_or_else(|| not_found("cluster"))
+}
+
+async fn fetch_panels(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    rows: Vec<PanelRow>,
+) -> Result<Vec<Panel>> {
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut q = QueryBuilder::<Db>::new(
+        "SELECT panel_id, person_id, constituency FROM panel_members WHERE tenant_id = ",
+    );
+    q.push_bind(t.0).push(" AND panel_id IN (");
+    let mut sep = q.separated(", ");
+    for r in &rows {
+        sep.push_bind(r.id);
+    }
+    q.push(") ORDER BY panel_id, person_id");
+    let members: Vec<(Uuid, Uuid, String)> = q.build_query_as().fetch_all(&mut **tx).await?;
+    let mut by_panel: HashMap<Uuid, Vec<PanelMember>> = HashMap::new();
+    for (panel, person, c) in members {
+        by_panel.entry(panel).or_default().push(PanelMember {
+            person_id: person,
+            constituency: Constituency::parse(&c).unwrap_or(Constituency::Community),
+        });
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| Panel {
+            members: by_panel.remove(&r.id).unwrap_or_default(),
+            id: r.id,
+            name: r.name,
+            purpose: r.purpose,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+async fn fetch_panel(tx: &mut Transaction<'static, Db>, t: TenantId, id: Uuid) -> Result<Panel> {
+    let row: Option<PanelRow> = sqlx::query_as(
+        "SELECT id, name, purpose, created_at FROM panels WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(t.0)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let row = row.ok_or_else(|| not_found("panel"))?;
+    Ok(fetch_panels(tx, t, vec![row]).await?.remove(0))
+}
+
+async fn fetch_grant(tx: &mut Transaction<'static, Db>, t: TenantId, id: Uuid) -> Result<RoleGrant> {
+    let row: Option<GrantRow> = sqlx::query_as(
+        "SELECT id, person_id, role, cluster_id, granted_at, revoked_at \
+         FROM role_grants WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(t.0)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.ok_or_else(|| not_found("role grant"))?.try_into()
+}
+
+async fn fetch_consent(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    id: Uuid,
+) -> Result<ConsentRecord> {
+    let row: Option<ConsentRow> = sqlx::query_as(&format!(
+        "SELECT {CONSENT_COLUMNS} FROM consents WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(t.0)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.ok_or_else(|| not_found("consent record"))?.into())
+}
+
+/// Checks that referenced rows exist in this tenant, naming the field when not.
+async fn require_person(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    id: Uuid,
+    field: &str,
+) -> Result<()> {
+    if fetch_people(tx, t, &[id]).await?.is_empty() {
+        return Err(Error::invalid(field, "no such person in this tenant"));
+    }
+    Ok(())
+}
+
+async fn require_organisation(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    id: Uuid,
+    field: &str,
+) -> Result<()> {
+    if fetch_organisations(tx, t, &[id]).await?.is_empty() {
+        return Err(Error::invalid(field, "no such organisation in this tenant"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- roster import
+
+#[derive(FromRow)]
+struct ImportJobRow {
+    id: Uuid,
+    source_kind: String,
+    source_hash: String,
+    status: String,
+    deactivations_confirmed: bool,
+    batches_done: i64,
+    rows_created: i64,
+    rows_updated: i64,
+    rows_deactivated: i64,
+    rows_unchanged: i64,
+    rows_rejected: i64,
+    started_by: String,
+    started_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+    error: Option<String>,
+}
+
+impl From<ImportJobRow> for ImportJob {
+    fn from(r: ImportJobRow) -> Self {
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        ImportJob {
+            id: r.id,
+            source_kind: SourceKind::parse(&r.source_kind).unwrap_or(SourceKind::Oneroster),
+            source_hash: r.source_hash,
+            status: JobStatus::parse(&r.status).unwrap_or(JobStatus::Failed),
+            deactivations_confirmed: r.deactivations_confirmed,
+            batches_done: n(r.batches_done),
+            created: n(r.rows_created),
+            updated: n(r.rows_updated),
+            deactivated: n(r.rows_deactivated),
+            unchanged: n(r.rows_unchanged),
+            rejected: n(r.rows_rejected),
+            started_by: r.started_by,
+            started_at: r.started_at,
+            updated_at: r.updated_at,
+            finished_at: r.finished_at,
+            error: r.error,
+        }
+    }
+}
+
+const JOB_COLUMNS: &str = "id, source_kind, source_hash, status, deactivations_confirmed, \
+     batches_done, rows_created, rows_updated, rows_deactivated, rows_unchanged, rows_rejected, \
+     started_by, started_at, updated_at, finished_at, error";
+
+async fn fetch_job(tx: &mut Transaction<'static, Db>, t: TenantId, id: Uuid) -> Result<ImportJob> {
+    let row: Option<ImportJobRow> = sqlx::query_as(&format!(
+        "SELECT {JOB_COLUMNS} FROM import_jobs WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(t.0)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.ok_or_else(|| not_found("import job"))?.into())
+}
+
+async fn unfinished_job(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    source_hash: &str,
+) -> Result<Option<ImportJob>> {
+    let row: Option<ImportJobRow> = sqlx::query_as(&format!(
+        "SELECT {JOB_COLUMNS} FROM import_jobs WHERE tenant_id = $1 AND source_hash = $2 \
+         AND status IN ('running', 'failed') ORDER BY id DESC LIMIT 1"
+    ))
+    .bind(t.0)
+    .bind(source_hash)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(ImportJob::from))
+}
+
+/// Organisations of `t` by external id, for those of `external_ids` that exist.
+async fn organisations_by_external_id(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    external_ids: &[&str],
+) -> Result<HashMap<String, Organisation>> {
+    if external_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut q = QueryBuilder::<Db>::new(format!(
+        "SELECT {ORGANISATION_COLUMNS} FROM organisations WHERE tenant_id = "
+    ));
+    q.push_bind(t.0).push(" AND external_id IN (");
+    let mut sep = q.separated(", ");
+    for e in external_ids {
+        sep.push_bind(*e);
+    }
+    q.push(")");
+    let rows: Vec<OrganisationRow> = q.build_query_as().fetch_all(&mut **tx).await?;
+    Ok(rows
+        .into_iter()
+        .map(Organisation::from)
+        .filter_map(|o| Some((o.external_id.clone()?, o)))
+        .collect())
+}
+
+/// People of `t` by external id, for those of `external_ids` that exist.
+async fn people_by_external_id(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    external_ids: &[&str],
+) -> Result<HashMap<String, Person>> {
+    if external_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut q = QueryBuilder::<Db>::new(format!("SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = "));
+    q.push_bind(t.0).push(" AND external_id IN (");
+    let mut sep = q.separated(", ");
+    for e in external_ids {
+        sep.push_bind(*e);
+    }
+    q.push(")");
+    let rows: Vec<PersonRow> = q.build_query_as().fetch_all(&mut **tx).await?;
+    Ok(rows
+        .into_iter()
+        .map(Person::from)
+        .filter_map(|p| Some((p.external_id.clone()?, p)))
+        .collect())
+}
+
+/// Who holds each of `emails` in `t`.
+async fn email_owners(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    emails: &[&str],
+) -> Result<HashMap<String, Uuid>> {
+    if emails.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut q = QueryBuilder::<Db>::new("SELECT email, id FROM people WHERE tenant_id = ");
+    q.push_bind(t.0).push(" AND email IN (");
+    let mut sep = q.separated(", ");
+    for e in emails {
+        sep.push_bind(*e);
+    }
+    q.push(")");
+    let rows: Vec<(String, Uuid)> = q.build_query_as().fetch_all(&mut **tx).await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The active tenant-wide roles of `people`.
+async fn tenant_roles_of(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    people: &[Uuid],
+) -> Result<HashSet<(Uuid, Role)>> {
+    if people.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut q = QueryBuilder::<Db>::new("SELECT person_id, role FROM role_grants WHERE tenant_id = ");
+    q.push_bind(t.0)
+        .push(" AND revoked_at IS NULL AND cluster_id IS NULL AND person_id IN (");
+    let mut sep = q.separated(", ");
+    for p in people {
+        sep.push_bind(*p);
+    }
+    q.push(")");
+    let rows: Vec<(Uuid, String)> = q.build_query_as().fetch_all(&mut **tx).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(p, r)| Some((p, r.parse::<Role>().ok()?)))
+        .collect())
+}
+
+/// Grants `role` tenant-wide unless the person holds it; `true` when granted.
+async fn grant_if_missing(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    actor: &str,
+    person: Uuid,
+    role: Role,
+) -> Result<bool> {
+    let id = Uuid::now_v7();
+    let inserted = sqlx::query(
+        "INSERT INTO role_grants (tenant_id, id, person_id, role, cluster_id, granted_at) \
+         VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(t.0)
+    .bind(id)
+    .bind(person)
+    .bind(role.as_str())
+    .bind(Utc::now())
+    .execute(&mut **tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let grant = fetch_grant(tx, t, id).await?;
+    record(tx, t, actor, "role.granted", id, None, Some(&grant)).await?;
+    Ok(true)
+}
+
+fn roster_rejection(source: &RowRef, id: &str, reason: String) -> Rejection {
+    Rejection {
+        file: source.file.clone(),
+        row: source.row,
+        line: source.line,
+        id: Some(id.to_string()),
+        reason,
+    }
+}
+
+/// A person upsert validated and normalised the way `create_person` would,
+/// with the reason when it cannot be.
+fn checked_person(up: &PersonUpsert) -> std::result::Result<PersonUpsert, String> {
+    let mut v = platform::error::Violations::new();
+    crate::domain::validate::name(&mut v, "given_name", &up.given_name);
+    crate::domain::validate::name(&mut v, "family_name", &up.family_name);
+    let email = up
+        .email
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| crate::domain::validate::email(&mut v, "email", e));
+    let phone = up
+        .phone
+        .as_deref()
+        .and_then(|p| crate::domain::validate::phone(&mut v, "phone", p));
+    crate::domain::validate::external_id(&mut v, "external_id", Some(&up.external_id));
+    v.finish().map_err(|e| crate::roster::reason(&e))?;
+    Ok(PersonUpsert {
+        given_name: up.given_name.trim().to_string(),
+        family_name: up.family_name.trim().to_string(),
+        email,
+        phone,
+        ..up.clone()
+    })
+}
+
+async fn write_person(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    p: &Person,
+) -> Result<Person> {
+    let row: PersonRow = sqlx::query_as(&format!(
+        "UPDATE people SET given_name = $3, family_name = $4, email = $5, phone = $6, \
+         organisation_id = $7, active = $8 WHERE tenant_id = $1 AND id = $2 \
+         RETURNING {PERSON_COLUMNS}"
+    ))
+    .bind(t.0)
+    .bind(p.id)
+    .bind(&p.given_name)
+    .bind(&p.family_name)
+    .bind(&p.contact.email)
+    .bind(&p.contact.phone)
+    .bind(p.organisation_id)
+    .bind(p.active)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| conflict_on(e, &[PERSON_EMAIL, PERSON_EXTERNAL_ID]))?;
+    Ok(Person::from(row))
+}
+
+
+/// A unique index, and how a clash with it is reported to the caller.
+struct Unique {
+    index: &'static str,
+    /// The index's last column (how SQLite names a violation of a plain-column index).
+    column: &'static str,
+    /// The field as the caller spelled it.
+    field: &'static str,
+    what: &'static str,
+}
+
+const TENANT_SLUG: Unique = Unique {
+    index: "tenants_slug_key",
+    column: "slug",
+    field: "slug",
+    what: "a tenant with this slug exists",
+};
+const ORGANISATION_EXTERNAL_ID: Unique = Unique {
+    index: "organisations_external_id",
+    column: "external_id",
+    field: "external_id",
+    what: "already used by another organisation",
+};
+const PERSON_EMAIL: Unique = Unique {
+    index: "people_email",
+    column: "email",
+    field: "contact.email",
+    what: "another person has this e-mail address",
+};
+const PERSON_EXTERNAL_ID: Unique = Unique {
+    index: "people_external_id",
+    column: "external_id",
+    field: "external_id",
+    what: "already used by another person",
+};
+const ACTIVE_GRANT: Unique = Unique {
+    index: "role_grants_active",
+    column: "role",
+    field: "role",
+    what: "the person already holds this role here",
+};
+const ACTIVE_OPT_OUT: Unique = Unique {
+    index: "research_opt_outs_active",
+    column: "student_ref",
+    field: "student_ref",
+    what: "this student is already opted out",
+};
+
+/// Unique violations named by the field the caller sent. PostgreSQL names the
+/// violated index; SQLite names it only for an expression index
+/// (`UNIQUE constraint failed: index 'role_grants_active'`) and otherwise lists
+/// the columns (`UNIQUE constraint failed: people.tenant_id, people.email`), so
+/// a table with several unique indexes must be told apart by the last column.
+fn conflict_on(e: sqlx::Error, indexes: &[Unique]) -> Error {
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        let violated = |u: &Unique| match db.constraint() {
+            Some(c) => c == u.index,
+            None => {
+                let m = db.message();
+                m.contains(&format!("'{}'", u.index)) || m.ends_with(&format!(".{}", u.column))
+            }
+        };
+        if let Some(u) = indexes.iter().find(|u| violated(u)) {
+            return Error::Conflict(format!("{}: {}", u.field, u.what));
+        }
+    }
+    Error::from_db(e)
+}
+
+#[async_trait]
+impl MembershipStore for Store {
+    async fn create_tenant(&self, new: NewTenant) -> Result<Tenant> {
+        crate::domain::validate::new_tenant(&new)?;
+        let id = TenantId::new_v7();
+        let mut tx = self.pool.begin_operator().await?;
+        // On PostgreSQL the operator role may insert any tenant row; the
+        // tenant's own audit record is written under its id below.
+        let row: TenantRow = sqlx::query_as(&format!(
+            "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             RETURNING {TENANT_COLUMNS}"
+        ))
+        .bind(id.0)
+        .bind(&new.slug)
+        .bind(new.name.trim())
+        .bind(new.kind.as_str())
+        .bind(&new.settings.time_zone)
+        .bind(&new.settings.locale)
+        .bind(new.settings.academic_year_start_month as i32)
+        .bind(new.settings.academic_year_start_day as i32)
+        .bind(Utc::now())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| conflict_on(e, &[TENANT_SLUG]))?;
+        let tenant = Tenant::from(row);
+        // Same transaction, now as the new tenant: its first audit record
+        // commits with it or not at all.
+        Pool::enter_tenant(&mut tx, id).await?;
+        record(&mut tx, id, "operator", "tenant.created", id.0, None, Some(&tenant)).await?;
+        self.commit(tx).await?;
+        Ok(tenant)
+    }
+
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant> {
+        let mut tx = self.pool.begin_operator().await?;
+        let row: Option<TenantRow> =
+            sqlx::query_as(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = $1"))
+                .bind(slug)
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        row.map(Tenant::from).ok_or_else(|| not_found("tenant"))
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        let mut tx = self.pool.begin_operator().await?;
+        let rows: Vec<TenantRow> =
+            sqlx::query_as(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY slug"))
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().map(Tenant::from).collect())
+    }
+
+    async fn get_tenant(&self, t: TenantId) -> Result<Tenant> {
+        let mut tx = self.tx(t).await?;
+        let row: Option<TenantRow> = sqlx::query_as(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = $1"
+        ))
+        .bind(t.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.map(Tenant::from).ok_or_else(|| not_found("tenant"))
+    }
+
+    async fn update_tenant_settings(
+        &self,
+        t: TenantId,
+        actor: &str,
+        settings: TenantSettings,
+    ) -> Result<Tenant> {
+        let mut v = platform::error::Violations::new();
+        crate::domain::validate::settings(&mut v, "settings", &settings);
+        v.finish()?;
+        let before = self.get_tenant(t).await?;
+        let mut tx = self.tx(t).await?;
+        let row: TenantRow = sqlx::query_as(&format!(
+            "UPDATE tenants SET time_zone = $2, locale = $3, academic_year_start_month = $4, \
+             academic_year_start_day = $5 WHERE tenant_id = $1 RETURNING {TENANT_COLUMNS}"
+        ))
+        .bind(t.0)
+        .bind(&settings.time_zone)
+        .bind(&settings.locale)
+        .bind(settings.academic_year_start_month as i32)
+        .bind(settings.academic_year_start_day as i32)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| not_found("tenant"))?;
+        let after = Tenant::from(row);
+        record(&mut tx, t, actor, "tenant.settings_changed", t.0, Some(&before), Some(&after)).await?;
+        self.commit(tx).await?;
+        Ok(after)
+    }
+
+    async fn create_organisation(
+        &self,
+        t: TenantId,
+        actor: &str,
+        new: NewOrganisation,
+    ) -> Result<Organisation> {
+        let mut v = platform::error::Violations::new();
+        crate::domain::validate::name(&mut v, "name", &new.name);
+        let contact = crate::domain::validate::contact(&mut v, "contact", &new.contact);
+        crate::domain::validate::external_id(&mut v, "external_id", new.external_id.as_deref());
+        v.finish()?;
+        let mut tx = self.tx(t).await?;
+        let row: OrganisationRow = sqlx::query_as(&format!(
+            "INSERT INTO organisations (tenant_id, {ORGANISATION_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {ORGANISATION_COLUMNS}"
+        ))
+        .bind(t.0)
+        .bind(Uuid::now_v7())
+        .bind(new.name.trim())
+        .bind(new.kind.as_str())
+        .bind(&new.external_id)
+        .bind(&contact.email)
+        .bind(&contact.phone)
+        .bind(&contact.address)
+        .bind(Utc::now())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            conflict_on(e, &[ORGANISATION_EXTERNAL_ID])
+        })?;
+        let org = Organisation::from(row);
+        record(&mut tx, t, actor, "organisation.created", org.id, None, Some(&org)).await?;
+        self.commit(tx).await?;
+        Ok(org)
+    }
+
+    async fn update_organisation(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+        patch: OrganisationPatch,
+    ) -> Result<Organisation> {
+        let mut v = platform::error::Violations::new();
+        if let Some(name) = &patch.name {
+            crate::domain::validate::name(&mut v, "name", name);
+        }
+        let contact = patch
+            .contact
+            .as_ref()
+            .map(|c| crate::domain::validate::contact(&mut v, "contact", c));
+        crate::domain::validate::external_id(&mut v, "external_id", patch.external_id.as_deref());
+        v.finish()?;
+        let mut tx = self.tx(t).await?;
+        let before = fetch_organisation(&mut tx, t, id).await?;
+        let contact = contact.unwrap_or_else(|| before.contact.clone());
+        let row: OrganisationRow = sqlx::query_as(&format!(
+            "UPDATE organisations SET name = $3, external_id = $4, email = $5, phone = $6, \
+             address = $7 WHERE tenant_id = $1 AND id = $2 RETURNING {ORGANISATION_COLUMNS}"
+        ))
+        .bind(t.0)
+        .bind(id)
+        .bind(patch.name.as_deref().map(str::trim).unwrap_or(&before.name))
+        .bind(patch.external_id.as_ref().or(before.external_id.as_ref()))
+        .bind(&contact.email)
+        .bind(&contact.phone)
+        .bind(&contact.address)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            conflict_on(e, &[ORGANISATION_EXTERNAL_ID])
+        })?;
+        let after = Organisation::from(row);
+        record(&mut tx, t, actor, "organisation.updated", id, Some(&before), Some(&after)).await?;
+        self.commit(tx).await?;
+        Ok(after)
+    }
+
+    async fn get_organisations(&self, t: TenantId, ids: &[Uuid]) -> Result<Vec<Organisation>> {
+        let mut tx = self.tx(t).await?;
+        let orgs = fetch_organisations(&mut tx, t, ids).await?;
+        tx.commit().await?;
+        Ok(orgs)
+    }
+
+    async fn list_organisations(
+        &self,
+        t: TenantId,
+        filter: &OrganisationFilter,
+        page: Page,
+    ) -> Result<Paged<Organisation>> {
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<OrganisationRow> = sqlx::query_as(&format!(
+            "SELECT {ORGANISATION_COLUMNS} FROM organisations \
+             WHERE tenant_id = $1 AND id > $2 AND ($3 IS NULL OR lower(name) LIKE $3 ESCAPE '\\') \
+             ORDER BY id LIMIT $4"
+        ))
+        .bind(t.0)
+        .bind(page.after_or_nil())
+        .bind(like_pattern(&filter.name_contains))
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(page.finish(rows.into_iter().map(Organisation::from).collect(), |o| o.id))
+    }
+
+    async fn create_cluster(&self, t: TenantId, actor: &str, new: NewCluster) -> Result<Cluster> {
+        let mut v = platform::error::Violations::new();
+        crate::domain::validate::name(&mut v, "name", &new.name);
+        crate::domain::validate::long_text(&mut v, "description", &new.description);
+        v.finish()?;
+        let mut tx = self.tx(t).await?;
+        if let Some(lead) = new.lead_person_id {
+            require_person(&mut tx, t, lead, "lead_person_id").await?;
+        }
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO clusters (tenant_id, id, name, description, lead_person_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(t.0)
+        .bind(id)
+        .bind(new.name.trim())
+        .bind(&new.description)
+        .bind(new.lead_person_id)
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?;
+        let mut seen = HashSet::new();
+        for (i, centre) in new.centre_ids.iter().enumerate() {
+            if !seen.insert(*centre) {
+                continue;
+            }
+            require_organisation(&mut tx, t, *centre, &format!("centre_ids[{i}]")).await?;
+            sqlx::query(
+                "INSERT INTO cluster_centres (tenant_id, cluster_id, organisation_id) VALUES ($1, $2, $3)",
+            )
+            .bind(t.0)
+            .bind(id)
+            .bind(centre)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let cluster = fetch_cluster(&mut tx, t, id).await?;
+        record(&mut tx, t, actor, "cluster.created", id, None, Some(&cluster)).await?;
+        self.commit(tx).await?;
+        Ok(cluster)
+    }
+
+    async fn update_cluster(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+        patch: ClusterPatch,
+    ) -> Result<Cluster> {
+        let mut v = platform::error::Violations::new();
+        if let Some(name) = &patch.name {
+            crate::domain::validate::name(&mut v, "name", name);
+        }
+        if let Some(d) = &patch.description {
+            crate::domain::validate::long_text(&mut v, "description", d);
+        }
+        v.finish()?;
+        let mut tx = self.tx(t).await?;
+        let before = fetch_cluster(&mut tx, t, id).await?;
+        if let Some(Some(lead)) = patch.lead_person_id {
+            require_person(&mut tx, t, lead, "lead_person_id").await?;
+        }
+        sqlx::query(
+            "UPDATE clusters SET name = $3, description = $4, lead_person_id = $5 \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(t.0)
+        .bind(id)
+        .bind(patch.name.as_deref().map(str::trim).unwrap_or(&before.name))
+        .bind(patch.description.as_ref().unwrap_or(&before.description))
+        .bind(patch.lead_person_id.unwrap_or(before.lead_person_id))
+        .execute(&mut *tx)
+        .await?;
+        let after = fetch_cluster(&mut tx, t, id).await?;
+        record(&mut tx, t, actor, "cluster.updated", id, Some(&before), Some(&after)).await?;
+        self.commit(tx).await?;
+        Ok(after)
+    }
+
+    async fn set_cluster_centre(
+        &self,
+        t: TenantId,
+        actor: &str,
+        cluster: Uuid,
+        organisation: Uuid,
+        member: bool,
+    ) -> Result<Cluster> {
+        let mut tx = self.tx(t).await?;
+        let before = fetch_cluster(&mut tx, t, cluster).await?;
+        require_organisation(&mut tx, t, organisation, "organisation_id").await?;
+        let action = if member {
+            sqlx::query(
+                "INSERT INTO cluster_centres (tenant_id, cluster_id, organisation_id) \
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(t.0)
+            .bind(cluster)
+            .bind(organisation)
+            .execute(&mut *tx)
+            .await?;
+            "cluster.centre_added"
+        } else {
+            sqlx::query(
+                "DELETE FROM cluster_centres WHERE tenant_id = $1 AND cluster_id = $2 AND organisation_id = $3",
+            )
+            .bind(t.0)
+            .bind(cluster)
+            .bind(organisation)
+            .execute(&mut *tx)
+            .await?;
+            "cluster.centre_removed"
+        };
+        let after = fetch_cluster(&mut tx, t, cluster).await?;
+        if after != before {
+            record(&mut tx, t, actor, action, cluster, Some(&before), Some(&after)).await?;
+        }
+        self.commit(tx).await?;
+        Ok(after)
+    }
+
+    async fn get_clusters(&self, t: TenantId, ids: &[Uuid]) -> Result<Vec<Cluster>> {
+        let mut tx = self.tx(t).await?;
+        let clusters = fetch_clusters(&mut tx, t, ids).await?;
+        tx.commit().await?;
+        Ok(clusters)
+    }
+
+    async fn list_clusters(
+        &self,
+        t: TenantId,
+        filter: &ClusterFilter,
+        page: Page,
+    ) -> Result<Paged<Cluster>> {
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<ClusterRow> = sqlx::query_as(
+            "SELECT id, name, description, lead_person_id, created_at FROM clusters \
+             WHERE tenant_id = $1 AND id > $2 AND ($3 IS NULL OR id IN \
+               (SELECT cluster_id FROM cluster_centres WHERE tenant_id = $1 AND organisation_id = $3)) \
+             ORDER BY id LIMIT $4",
+        )
+        .bind(t.0)
+        .bind(page.after_or_nil())
+        .bind(filter.organisation_id)
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        let clusters = with_centres(&mut tx, t, rows).await?;
+        tx.commit().await?;
+        Ok(page.finish(clusters, |c| c.id))
+    }
+
+    async fn create_person(&self, t: TenantId, actor: &str, new: NewPerson) -> Result<Person> {
+        let new = crate::domain::validate::new_person(&new)?;
+        let mut tx = self.tx(t).await?;
+        if let Some(org) = new.organisation_id {
+            require_organisation(&mut tx, t, org, "organisation_id").await?;
+        }
+        let row: PersonRow = sqlx::query_as(&format!(
+            "INSERT INTO people (tenant_id, {PERSON_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {PERSON_COLUMNS}"
+        ))
+        .bind(t.0)
+        .bind(Uuid::now_v7())
+        .bind(&new.given_name)
+        .bind(&new.family_name)
+        .bind(&new.contact.email)
+        .bind(&new.contact.phone)
+        .bind(&new.contact.address)
+        .bind(new.organisation_id)
+        .bind(&new.external_id)
+        .bind(&new.time_zone)
+        .bind(true)
+        .bind(Utc::now())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| conflict_on(e, &[PERSON_EMAIL, PERSON_EXTERNAL_ID]))?;
+        let person = Person::from(row);
+        record(&mut tx, t, actor, "person.created", person.id, None, Some(&person)).await?;
+        self.commit(tx).await?;
+        Ok(person)
+    }
+
+    async fn update_person(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+        patch: PersonPatch,
+    ) -> Result<Person> {
+        let mut v = platform::error::Violations::new();
+        if let Some(n) = &patch.given_name {
+            crate::domain::validate::name(&mut v, "given_name", n);
+        }
+        if let Some(n) = &patch.family_name {
+            crate::domain::validate::name(&mut v, "family_name", n);
+        }
+        let contact = patch
+            .contact
+            .as_ref()
+            .map(|c| crate::domain::validate::contact(&mut v, "contact", c));
+        if let Some(Some(tz)) = &patch.time_zone {
+            crate::domain::validate::time_zone(&mut v, "time_zone", tz);
+        }
+        v.finish()?;
+        let mut tx = self.tx(t).await?;
+        let before = fetch_person(&mut tx, t, id).await?;
+        if let Some(Some(org)) = patch.organisation_id {
+            require_organisation(&mut tx, t, org, "organisation_id").await?;
+        }
+        let contact = contact.unwrap_or_else(|| before.contact.clone());
+        let row: PersonRow = sqlx::query_as(&format!(
+            "UPDATE people SET given_name = $3, family_name = $4, email = $5, phone = $6, \
+             address = $7, organisation_id = $8, time_zone = $9, active = $10 \
+             WHERE tenant_id = $1 AND id = $2 RETURNING {PERSON_COLUMNS}"
+        ))
+        .bind(t.0)
+        .bind(id)
+        .bind(patch.given_name.as_deref().map(str::trim).unwrap_or(&before.given_name))
+        .bind(patch.family_name.as_deref().map(str::trim).unwrap_or(&before.family_name))
+        .bind(&contact.email)
+        .bind(&contact.phone)
+        .bind(&contact.address)
+        .bind(patch.organisation_id.unwrap_or(before.organisation_id))
+        .bind(patch.time_zone.clone().unwrap_or(before.time_zone.clone()))
+        .bind(patch.active.unwrap_or(before.active))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| conflict_on(e, &[PERSON_EMAIL, PERSON_EXTERNAL_ID]))?;
+        let after = Person::from(row);
+        record(&mut tx, t, actor, "person.updated", id, Some(&before), Some(&after)).await?;
+        self.commit(tx).await?;
+        Ok(after)
+    }
+
+    async fn get_people(&self, t: TenantId, ids: &[Uuid]) -> Result<Vec<Person>> {
+        let mut tx = self.tx(t).await?;
+        let people = fetch_people(&mut tx, t, ids).await?;
+        tx.commit().await?;
+        Ok(people)
+    }
+
+    async fn person_by_email(&self, t: TenantId, email: &str) -> Result<Person> {
+        let mut tx = self.tx(t).await?;
+        let row: Option<PersonRow> = sqlx::query_as(&format!(
+            "SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 AND email = $2"
+        ))
+        .bind(t.0)
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.map(Person::from).ok_or_else(|| not_found("person"))
+    }
+
+    async fn list_people(
+        &self,
+        t: TenantId,
+        filter: &PersonFilter,
+        page: Page,
+    ) -> Result<Paged<Person>> {
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<PersonRow> = sqlx::query_as(&format!(
+            "SELECT {PERSON_COLUMNS} FROM people p WHERE p.tenant_id = $1 AND p.id > $2 \
+             AND ($3 IS NULL OR p.organisation_id = $3) \
+             AND ($4 IS NULL \
+                  OR p.organisation_id IN (SELECT organisation_id FROM cluster_centres \
+                                           WHERE tenant_id = $1 AND cluster_id = $4) \
+                  OR p.id IN (SELECT person_id FROM role_grants WHERE tenant_id = $1 \
+                              AND cluster_id = $4 AND revoked_at IS NULL)) \
+             AND ($5 IS NULL OR p.id IN (SELECT person_id FROM role_grants WHERE tenant_id = $1 \
+                  AND role = $5 AND revoked_at IS NULL \
+                  AND ($4 IS NULL OR cluster_id IS NULL OR cluster_id = $4))) \
+             AND ($6 IS NULL OR lower(p.given_name || ' ' || p.family_name) LIKE $6 ESCAPE '\\') \
+             ORDER BY p.id LIMIT $7"
+        ))
+        .bind(t.0)
+        .bind(page.after_or_nil())
+        .bind(filter.organisation_id)
+        .bind(filter.cluster_id)
+        .bind(filter.role.map(|r| r.as_str()))
+        .bind(like_pattern(&filter.name_contains))
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(page.finish(rows.into_iter().map(Person::from).collect(), |p| p.id))
+    }
+
+    async fn grant_role(
+        &self,
+        t: TenantId,
+        actor: &str,
+        person: Uuid,
+        role: Role,
+        cluster: Option<Uuid>,
+    ) -> Result<RoleGrant> {
+        if role == Role::ClusterLead && cluster.is_none() {
+            return Err(Error::invalid("cluster_id", "cluster_lead is granted for one cluster"));
+        }
+        if role == Role::TenantAdmin && cluster.is_some() {
+            return Err(Error::invalid("cluster_id", "tenant_admin is tenant-wide; leave cluster_id empty"));
+        }
+        let mut tx = self.tx(t).await?;
+        require_person(&mut tx, t, person, "person_id").await?;
+        if let Some(c) = cluster {
+            fetch_cluster(&mut tx, t, c)
+                .await
+                .map_err(|_| Error::invalid("cluster_id", "no such cluster in this tenant"))?;
+        }
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO role_grants (tenant_id, id, person_id, role, cluster_id, granted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(t.0)
+        .bind(id)
+        .bind(person)
+        .bind(role.as_str())
+        .bind(cluster)
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_on(e, &[ACTIVE_GRANT]))?;
+        let grant = fetch_grant(&mut tx, t, id).await?;
+        record(&mut tx, t, actor, "role.granted", id, None, Some(&grant)).await?;
+        self.commit(tx).await?;
+        Ok(grant)
+    }
+
+    async fn revoke_role(&self, t: TenantId, actor: &str, grant: Uuid) -> Result<RoleGrant> {
+        let mut tx = self.tx(t).await?;
+        let before = fetch_grant(&mut tx, t, grant).await?;
+        if before.revoked_at.is_some() {
+            return Err(Error::FailedPrecondition("the role grant is already revoked".into()));
+        }
+        sqlx::query("UPDATE role_grants SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2")
+            .bind(t.0)
+            .bind(grant)
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await?;
+        let after = fetch_grant(&mut tx, t, grant).await?;
+        record(&mut tx, t, actor, "role.revoked", grant, Some(&before), Some(&after)).await?;
+        self.commit(tx).await?;
+        Ok(after)
+    }
+
+    async fn get_role_grant(&self, t: TenantId, grant: Uuid) -> Result<RoleGrant> {
+        let mut tx = self.tx(t).await?;
+        let g = fetch_grant(&mut tx, t, grant).await?;
+        tx.commit().await?;
+        Ok(g)
+    }
+
+    async fn list_role_grants(
+        &self,
+        t: TenantId,
+        filter: &RoleGrantFilter,
+        page: Page,
+    ) -> Result<Paged<RoleGrant>> {
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<GrantRow> = sqlx::query_as(
+            "SELECT id, person_id, role, cluster_id, granted_at, revoked_at FROM role_grants \
+             WHERE tenant_id = $1 AND id > $2 AND ($3 IS NULL OR person_id = $3) \
+             AND ($4 IS NULL OR cluster_id = $4) AND ($5 OR revoked_at IS NULL) \
+             ORDER BY id LIMIT $6",
+        )
+        .bind(t.0)
+        .bind(page.after_or_nil())
+        .bind(filter.person_id)
+        .bind(filter.cluster_id)
+        .bind(filter.include_revoked)
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let grants = rows
+            .into_iter()
+            .map(RoleGrant::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page.finish(grants, |g| g.id))
+    }
+
+    async fn create_mentorship(
+        &self,
+        t: TenantId,
+        actor: &str,
+        new: NewMentorship,
+    ) -> Result<Mentorship> {
+        crate::domain::validate::new_mentorship(&new)?;
+        let mut tx = self.tx(t).await?;
+        require_person(&mut tx, t, new.mentor_id, "mentor_id").await?;
+        require_person(&mut tx, t, new.new_teacher_id, "new_teacher_id").await?;
+        let id = Uuid::now_v7();
+        let row: MentorshipRow = sqlx::query_as(
+            "INSERT INTO mentorships (tenant_id, id, mentor_id, new_teacher_id, starts_on, planned_end_on) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             RETURNING id, mentor_id, new_teacher_id, starts_on, planned_end_on, ended_on",
+        )
+        .bind(t.0)
+        .bind(id)
+        .bind(new.mentor_id)
+        .bind(new.new_teacher_id)
+        .bind(new.starts_on)
+        .bind(new.planned_end_on)
+        .fetch_one(&mut *tx)
+        .await?;
+        let m = Mentorship::from(row);
+        record(&mut tx, t, actor, "mentorship.created", id, None, Some(&m)).await?;
+        self.commit(tx).await?;
+        Ok(m)
+    }
+
+    async fn end_mentorship(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+        ended_on: NaiveDate,
+    ) -> Result<Mentorship> {
+        let mut tx = self.tx(t).await?;
+        let before: Option<MentorshipRow> = sqlx::query_as(
+            "SELECT id, mentor_id, new_teacher_id, starts_on, planned_end_on, ended_on \
+             FROM mentorships WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(t.0)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let before = Mentorship::from(before.ok_or_else(|| not_found("mentorship"))?);
+        if before.ended_on.is_some() {
+            return Err(Error::FailedPrecondition("the mentorship has already ended".into()));
+        }
+        if ended_on < before.starts_on {
+            return Err(Error::invalid("ended_on", "must not be before the mentorship starts"));
+        }
+        let row: MentorshipRow = sqlx::query_as(
+            "UPDATE mentorships SET ended_on = $3 WHERE tenant_id = $1 AND id = $2 \
+             RETURNING id, mentor_id, new_teacher_id, starts_on, planned_end_on, ended_on",
+        )
+        .bind(t.0)
+        .bind(id)
+        .bind(ended_on)
+        .fetch_one(&mut *tx)
+        .await?;
+        let after = Mentorship::from(row);
+        record(&mut tx, t, actor, "mentorship.ended", id, Some(&before), Some(&after)).await?;
+        self.commit(tx).await?;
+        Ok(after)
+    }
+
+    async fn list_mentorships(
+        &self,
+        t: TenantId,
+        person: Option<Uuid>,
+        page: Page,
+    ) -> Result<Paged<Mentorship>> {
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<MentorshipRow> = sqlx::query_as(
+            "SELECT id, mentor_id, new_teacher_id, starts_on, planned_end_on, ended_on \
+             FROM mentorships WHERE tenant_id = $1 AND id > $2 \
+             AND ($3 IS NULL OR mentor_id = $3 OR new_teacher_id = $3) ORDER BY id LIMIT $4",
+        )
+        .bind(t.0)
+        .bind(page.after_or_nil())
+        .bind(person)
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(page.finish(rows.into_iter().map(Mentorship::from).collect(), |m| m.id))
+    }
+
+    async fn create_panel(
+        &self,
+        t: TenantId,
+        actor: &str,
+        name: &str,
+        purpose: &str,
+    ) -> Result<Panel> {
+        let mut v = platform::error::Violations::new();
+        crate::domain::validate::name(&mut v, "name", name);
+        crate::domain::validate::long_text(&mut v, "purpose", purpose);
+        v.finish()?;
+        let mut tx = self.tx(t).await?;
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO panels (tenant_id, id, name, purpose, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(t.0)
+        .bind(id)
+        .bind(name.trim())
+        .bind(purpose)
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?;
+        let panel = fetch_panel(&mut tx, t, id).await?;
+        record(&mut tx, t, actor, "panel.created", id, None, Some(&panel)).await?;
+        self.commit(tx).await?;
+        Ok(panel)
+    }
+
+    async fn set_panel_member(
+        &self,
+        t: TenantId,
+        actor: &str,
+        panel: Uuid,
+        person: Uuid,
+        constituency: Option<Constituency>,
+    ) -> Result<Panel> {
+        let mut tx = self.tx(t).await?;
+        let before = fetch_panel(&mut tx, t, panel).await?;
+        require_person(&mut tx, t, person, "person_id").await?;
+        let action = match constituency {
+            Some(c) => {
+                sqlx::query(
+                    "INSERT INTO panel_members (tenant_id, panel_id, person_id, constituency) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant_id, panel_id, person_id) DO UPDATE SET constituency = $4",
+                )
+                .bind(t.0)
+                .bind(panel)
+                .bind(person)
+                .bind(c.as_str())
+                .execute(&mut *tx)
+                .await?;
+                "panel.member_added"
+            }
+            None => {
+                let removed = sqlx::query(
+                    "DELETE FROM panel_members WHERE tenant_id = $1 AND panel_id = $2 AND person_id = $3",
+                )
+                .bind(t.0)
+                .bind(panel)
+                .bind(person)
+                .execute(&mut *tx)
+                .await?;
+                if removed.rows_affected() == 0 {
+                    return Err(Error::FailedPrecondition("the person is not on this panel".into()));
+                }
+                "panel.member_removed"
+            }
+        };
+        let after = fetch_panel(&mut tx, t, panel).await?;
+        record(&mut tx, t, actor, action, panel, Some(&before), Some(&after)).await?;
+        self.commit(tx).await?;
+        Ok(after)
+    }
+
+    async fn list_panels(&self, t: TenantId, page: Page) -> Result<Paged<Panel>> {
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<PanelRow> = sqlx::query_as(
+            "SELECT id, name, purpose, created_at FROM panels WHERE tenant_id = $1 AND id > $2 \
+             ORDER BY id LIMIT $3",
+        )
+        .bind(t.0)
+        .bind(page.after_or_nil())
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        let panels = fetch_panels(&mut tx, t, rows).await?;
+        tx.commit().await?;
+        Ok(page.finish(panels, |p| p.id))
+    }
+
+    async fn record_consent(&self, t: TenantId, new: NewConsent) -> Result<ConsentRecord> {
+        crate::domain::validate::new_consent(&new)?;
+        let mut tx = self.tx(t).await?;
+        let (person, organisation) = match new.subject {
+            ConsentSubject::Person(p) => {
+                require_person(&mut tx, t, p, "subject.person_id").await?;
+                (Some(p), None)
+            }
+            ConsentSubject::Organisation(o) => {
+                require_organisation(&mut tx, t, o, "subject.organisation_id").await?;
+                (None, Some(o))
+            }
+        };
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO consents (tenant_id, id, subject_person_id, subject_organisation_id, purpose, \
+             purpose_version, recorded_by, by_proxy, remark, given_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(t.0)
+        .bind(id)
+        .bind(person)
+        .bind(organisation)
+        .bind(&new.purpose)
+        .bind(new.purpose_version as i32)
+        .bind(&new.recorded_by)
+        .bind(new.by_proxy)
+        .bind(new.remark.trim())
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?;
+        let c = fetch_consent(&mut tx, t, id).await?;
+        record(&mut tx, t, &new.recorded_by, "consent.recorded", id, None, Some(&c)).await?;
+        self.commit(tx).await?;
+        Ok(c)
+    }
+
+    async fn withdraw_consent(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+        remark: &str,
+    ) -> Result<ConsentRecord> {
+        let mut tx = self.tx(t).await?;
+        let before = fetch_consent(&mut tx, t, id).await?;
+        if before.withdrawn_at.is_some() {
+            return Err(Error::FailedPrecondition("the consent is already withdrawn".into()));
+        }
+        sqlx::query(
+            "UPDATE consents SET withdrawn_at = $3, withdrawn_by = $4, withdraw_remark = $5 \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(t.0)
+        .bind(id)
+        .bind(Utc::now())
+        .bind(actor)
+        .bind(remark)
+        .execute(&mut *tx)
+        .await?;
+        let after = fetch_consent(&mut tx, t, id).await?;
+        record(&mut tx, t, actor, "consent.withdrawn", id, Some(&before), Some(&after)).await?;
+        self.commit(tx).await?;
+        Ok(after)
+    }
+
+    async fn get_consent(&self, t: TenantId, id: Uuid) -> Result<ConsentRecord> {
+        let mut tx = self.tx(t).await?;
+        let c = fetch_consent(&mut tx, t, id).await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    async fn list_consents(
+        &self,
+        t: TenantId,
+        filter: &ConsentFilter,
+        page: Page,
+    ) -> Result<Paged<ConsentRecord>> {
+        let (person, organisation) = match filter.subject {
+            Some(ConsentSubject::Person(p)) => (Some(p), None),
+            Some(ConsentSubject::Organisation(o)) => (None, Some(o)),
+            None => (None, None),
+        };
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<ConsentRow> = sqlx::query_as(&format!(
+            "SELECT {CONSENT_COLUMNS} FROM consents WHERE tenant_id = $1 AND id > $2 \
+             AND ($3 IS NULL OR subject_person_id = $3) \
+             AND ($4 IS NULL OR subject_organisation_id = $4) \
+             AND ($5 OR withdrawn_at IS NULL) ORDER BY id LIMIT $6"
+        ))
+        .bind(t.0)
+        .bind(page.after_or_nil())
+        .bind(person)
+        .bind(organisation)
+        .bind(filter.include_withdrawn)
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(page.finish(rows.into_iter().map(ConsentRecord::from).collect(), |c| c.id))
+    }
+
+    async fn consented(
+        &self,
+        t: TenantId,
+        purpose: &str,
+        subjects: &[Uuid],
+    ) -> Result<HashSet<Uuid>> {
+        if subjects.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut tx = self.tx(t).await?;
+        let mut found = HashSet::new();
+        for column in ["subject_person_id", "subject_organisation_id"] {
+            let mut q = QueryBuilder::<Db>::new(format!(
+                "SELECT {column} FROM consents WHERE tenant_id = "
+            ));
+            q.push_bind(t.0)
+                .push(" AND purpose = ")
+                .push_bind(purpose)
+                .push(" AND withdrawn_at IS NULL AND ")
+                .push(column)
+                .push(" IN (");
+            let mut sep = q.separated(", ");
+            for s in subjects {
+                sep.push_bind(*s);
+            }
+            q.push(")");
+            let ids: Vec<(Uuid,)> = q.build_query_as().fetch_all(&mut *tx).await?;
+            found.extend(ids.into_iter().map(|(id,)| id));
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn record_opt_out(
+        &self,
+        t: TenantId,
+        actor: &str,
+        new: NewResearchOptOut,
+    ) -> Result<ResearchOptOut> {
+        crate::domain::validate::new_opt_out(&new)?;
+        let mut tx = self.tx(t).await?;
+        require_organisation(&mut tx, t, new.organisation_id, "organisation_id").await?;
+        let row: OptOutRow = sqlx::query_as(&format!(
+            "INSERT INTO research_opt_outs (tenant_id, {OPT_OUT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL) RETURNING {OPT_OUT_COLUMNS}"
+        ))
+        .bind(t.0)
+        .bind(Uuid::now_v7())
+        .bind(new.student_ref.trim())
+        .bind(new.organisation_id)
+        .bind(new.recorded_for.trim())
+        .bind(actor)
+        .bind(Utc::now())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| conflict_on(e, &[ACTIVE_OPT_OUT]))?;
+        let o = ResearchOptOut::from(row);
+        record(&mut tx, t, actor, "research_opt_out.recorded", o.id, None, Some(&o)).await?;
+        self.commit(tx).await?;
+        Ok(o)
+    }
+
+    async fn withdraw_opt_out(&self, t: TenantId, actor: &str, id: Uuid) -> Result<ResearchOptOut> {
+        let mut tx = self.tx(t).await?;
+        let before: Option<OptOutRow> = sqlx::query_as(&format!(
+            "SELECT {OPT_OUT_COLUMNS} FROM research_opt_outs WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(t.0)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let before = ResearchOptOut::from(before.ok_or_else(|| not_found("research opt-out"))?);
+        if before.withdrawn_at.is_some() {
+            return Err(Error::FailedPrecondition("the opt-out is already withdrawn".into()));
+        }
+        let row: OptOutRow = sqlx::query_as(&format!(
+            "UPDATE research_opt_outs SET withdrawn_at = $3, withdrawn_by = $4 \
+             WHERE tenant_id = $1 AND id = $2 RETURNING {OPT_OUT_COLUMNS}"
+        ))
+        .bind(t.0)
+        .bind(id)
+        .bind(Utc::now())
+        .bind(actor)
+        .fetch_one(&mut *tx)
+        .await?;
+        let after = ResearchOptOut::from(row);
+        record(&mut tx, t, actor, "research_opt_out.withdrawn", id, Some(&before), Some(&after)).await?;
+        self.commit(tx).await?;
+        Ok(after)
+    }
+
+    async fn list_opt_outs(
+        &self,
+        t: TenantId,
+        filter: &OptOutFilter,
+        page: Page,
+    ) -> Result<Paged<ResearchOptOut>> {
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<OptOutRow> = sqlx::query_as(&format!(
+            "SELECT {OPT_OUT_COLUMNS} FROM research_opt_outs WHERE tenant_id = $1 AND id > $2 \
+             AND ($3 IS NULL OR organisation_id = $3) AND ($4 OR withdrawn_at IS NULL) \
+             ORDER BY id LIMIT $5"
+        ))
+        .bind(t.0)
+        .bind(page.after_or_nil())
+        .bind(filter.organisation_id)
+        .bind(filter.include_withdrawn)
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(page.finish(rows.into_iter().map(ResearchOptOut::from).collect(), |o| o.id))
+    }
+
+    async fn list_audit(
+        &self,
+        t: TenantId,
+        target: Option<&str>,
+        page: Page,
+    ) -> Result<Paged<AuditRecord>> {
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT id, actor, action, target_kind, target_id, at, before, after FROM audit_log \
+             WHERE tenant_id = $1 AND id > $2 AND ($3 IS NULL OR target_id = $3) \
+             ORDER BY id LIMIT $4",
+        )
+        .bind(t.0)
+        .bind(page.after_or_nil())
+        .bind(target)
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let records = rows
+            .into_iter()
+            .map(|r| AuditRecord {
+                id: r.id,
+                actor: r.actor,
+                action: r.action,
+                target_kind: r.target_kind,
+                target_id: r.target_id,
+                at: r.at,
+                before: r.before.map(|j| j.0),
+                after: r.after.map(|j| j.0),
+            })
+            .collect();
+        Ok(page.finish(records, |a| a.id))
+    }
+
+    async fn roster_snapshot(&self, t: TenantId) -> Result<RosterSnapshot> {
+        let mut tx = self.tx(t).await?;
+        let orgs: Vec<OrganisationRow> = sqlx::query_as(&format!(
+            "SELECT {ORGANISATION_COLUMNS} FROM organisations WHERE tenant_id = $1 ORDER BY id"
+        ))
+        .bind(t.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let people: Vec<PersonRow> = sqlx::query_as(&format!(
+            "SELECT {PERSON_COLUMNS} FROM people WHERE tenant_id = $1 ORDER BY id"
+        ))
+        .bind(t.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let roles: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT person_id, role FROM role_grants WHERE tenant_id = $1 \
+             AND revoked_at IS NULL AND cluster_id IS NULL ORDER BY id",
+        )
+        .bind(t.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RosterSnapshot {
+            organisations: orgs.into_iter().map(Organisation::from).collect(),
+            people: people.into_iter().map(Person::from).collect(),
+            tenant_roles: roles
+                .into_iter()
+                .filter_map(|(p, r)| Some((p, r.parse::<Role>().ok()?)))
+                .collect(),
+        })
+    }
+
+    async fn resumable_import_job(
+        &self,
+        t: TenantId,
+        source_hash: &str,
+    ) -> Result<Option<ImportJob>> {
+        let mut tx = self.tx(t).await?;
+        let job = unfinished_job(&mut tx, t, source_hash).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    async fn start_import_job(
+        &self,
+        t: TenantId,
+        actor: &str,
+        new: NewImportJob,
+    ) -> Result<(ImportJob, bool)> {
+        let mut tx = self.tx(t).await?;
+        let now = Utc::now();
+        let resumable = unfinished_job(&mut tx, t, &new.source_hash).await?;
+        // Another source's unfinished job is superseded by this one.
+        let running: Vec<ImportJobRow> = sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM import_jobs WHERE tenant_id = $1 AND status = 'running'"
+        ))
+        .bind(t.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        for other in running.into_iter().map(ImportJob::from) {
+            if resumable.as_ref().is_some_and(|r| r.id == other.id) {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE import_jobs SET status = 'superseded', finished_at = $3, updated_at = $3 \
+                 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(t.0)
+            .bind(other.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let after = fetch_job(&mut tx, t, other.id).await?;
+            record(&mut tx, t, actor, "import_job.superseded", other.id, Some(&other), Some(&after)).await?;
+        }
+        let (id, resumed) = match resumable {
+            Some(before) => {
+                sqlx::query(
+                    "UPDATE import_jobs SET status = 'running', error = NULL, finished_at = NULL, \
+                     deactivations_confirmed = (deactivations_confirmed OR $3), updated_at = $4 \
+                     WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(t.0)
+                .bind(before.id)
+                .bind(new.deactivations_confirmed)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let after = fetch_job(&mut tx, t, before.id).await?;
+                record(&mut tx, t, actor, "import_job.resumed", before.id, Some(&before), Some(&after)).await?;
+                (before.id, true)
+            }
+            None => {
+                let id = Uuid::now_v7();
+                sqlx::query(&format!(
+                    "INSERT INTO import_jobs (tenant_id, {JOB_COLUMNS}) VALUES \
+                     ($1, $2, $3, $4, 'running', $5, 0, 0, 0, 0, 0, 0, $6, $7, $7, NULL, NULL)"
+                ))
+                .bind(t.0)
+                .bind(id)
+                .bind(new.source_kind.as_str())
+                .bind(&new.source_hash)
+                .bind(new.deactivations_confirmed)
+                .bind(actor)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let job = fetch_job(&mut tx, t, id).await?;
+                record(&mut tx, t, actor, "import_job.started", id, None, Some(&job)).await?;
+                (id, false)
+            }
+        };
+        let job = fetch_job(&mut tx, t, id).await?;
+        self.commit(tx).await?;
+        Ok((job, resumed))
+    }
+
+    async fn apply_roster_batch(
+        &self,
+        t: TenantId,
+        actor: &str,
+        batch: &RosterBatch,
+    ) -> Result<BatchOutcome> {
+        let mut tx = self.tx(t).await?;
+        let job = fetch_job(&mut tx, t, batch.job_id).await?;
+        if job.status != JobStatus::Running {
+            return Err(Error::FailedPrecondition(format!(
+                "import job {} is {}, not running",
+                job.id,
+                job.status.as_str()
+            )));
+        }
+        let mut out = BatchOutcome::default();
+
+        // Organisations.
+        let wanted: Vec<&str> = batch.organisations.iter().map(|o| o.external_id.as_str()).collect();
+        let stored = organisations_by_external_id(&mut tx, t, &wanted).await?;
+        for up in &batch.organisations {
+            let mut v = platform::error::Violations::new();
+            crate::domain::validate::name(&mut v, "name", &up.name);
+            crate::domain::validate::external_id(&mut v, "external_id", Some(&up.external_id));
+            if let Err(e) = v.finish() {
+                out.rejected.push(roster_rejection(&up.source, &up.external_id, crate::roster::reason(&e)));
+                continue;
+            }
+            let name = up.name.trim();
+            match stored.get(&up.external_id) {
+                None => {
+                    let row: OrganisationRow = sqlx::query_as(&format!(
+                        "INSERT INTO organisations (tenant_id, {ORGANISATION_COLUMNS}) \
+                         VALUES ($1, $2, $3, $4, $5, NULL, NULL, NULL, $6) RETURNING {ORGANISATION_COLUMNS}"
+                    ))
+                    .bind(t.0)
+                    .bind(Uuid::now_v7())
+                    .bind(name)
+                    .bind(up.kind.as_str())
+                    .bind(&up.external_id)
+                    .bind(Utc::now())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_on(e, &[ORGANISATION_EXTERNAL_ID]))?;
+                    let org = Organisation::from(row);
+                    record(&mut tx, t, actor, "organisation.created", org.id, None, Some(&org)).await?;
+                    out.organisations.created += 1;
+                }
+                Some(before) if before.name != name => {
+                    let row: OrganisationRow = sqlx::query_as(&format!(
+                        "UPDATE organisations SET name = $3 WHERE tenant_id = $1 AND id = $2 \
+                         RETURNING {ORGANISATION_COLUMNS}"
+                    ))
+                    .bind(t.0)
+                    .bind(before.id)
+                    .bind(name)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let after = Organisation::from(row);
+                    record(&mut tx, t, actor, "organisation.updated", after.id, Some(before), Some(&after)).await?;
+                    out.organisations.updated += 1;
+                }
+                Some(_) => out.organisations.unchanged += 1,
+            }
+        }
+
+        // People.
+        let wanted: Vec<&str> = batch.people.iter().map(|p| p.external_id.as_str()).collect();
+        let stored = people_by_external_id(&mut tx, t, &wanted).await?;
+        let refs: Vec<&str> = batch.people.iter().filter_map(|p| p.organisation.as_deref()).collect();
+        let org_ids: HashMap<String, Uuid> = organisations_by_external_id(&mut tx, t, &refs)
+            .await?
+            .into_iter()
+            .map(|(e, o)| (e, o.id))
+            .collect();
+        let emails: Vec<String> = batch
+            .people
+            .iter()
+            .filter_map(|p| Some(p.email.as_deref()?.trim().to_lowercase()))
+            .collect();
+        let emails: Vec<&str> = emails.iter().map(String::as_str).collect();
+        let mut email_owner = email_owners(&mut tx, t, &emails).await?;
+        let ids: Vec<Uuid> = stored.values().map(|p| p.id).collect();
+        let held = tenant_roles_of(&mut tx, t, &ids).await?;
+        for up in &batch.people {
+            let up = match checked_person(up) {
+                Ok(up) => up,
+                Err(reason) => {
+                    out.rejected.push(roster_rejection(&up.source, &up.external_id, reason));
+                    continue;
+                }
+            };
+            let organisation = match &up.organisation {
+                None => None,
+                Some(e) => match org_ids.get(e) {
+                    Some(id) => Some(*id),
+                    None => {
+                        out.rejected.push(roster_rejection(
+                            &up.source,
+                            &up.external_id,
+                            format!("organisation {e:?} is not in this tenant"),
+                        ));
+                        continue;
+                    }
+                },
+            };
+            let before = stored.get(&up.external_id);
+            if let Some(e) = &up.email
+                && let Some(owner) = email_owner.get(e)
+                && Some(*owner) != before.map(|b| b.id)
+            {
+                out.rejected.push(roster_rejection(
+                    &up.source,
+                    &up.external_id,
+                    "email: another person in this tenant has this e-mail address".into(),
+                ));
+                continue;
+            }
+            match before {
+                None => {
+                    let row: PersonRow = sqlx::query_as(&format!(
+                        "INSERT INTO people (tenant_id, {PERSON_COLUMNS}) \
+                         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, NULL, $9, $10) \
+                         RETURNING {PERSON_COLUMNS}"
+                    ))
+                    .bind(t.0)
+                    .bind(Uuid::now_v7())
+                    .bind(&up.given_name)
+                    .bind(&up.family_name)
+                    .bind(&up.email)
+                    .bind(&up.phone)
+                    .bind(organisation)
+                    .bind(&up.external_id)
+                    .bind(up.active)
+                    .bind(Utc::now())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_on(e, &[PERSON_EMAIL, PERSON_EXTERNAL_ID]))?;
+                    let person = Person::from(row);
+                    record(&mut tx, t, actor, "person.created", person.id, None, Some(&person)).await?;
+                    if let Some(e) = &person.contact.email {
+                        email_owner.insert(e.clone(), person.id);
+                    }
+                    out.people.created += 1;
+                    if let Some(role) = up.role
+                        && grant_if_missing(&mut tx, t, actor, person.id, role).await?
+                    {
+                        out.roles_granted += 1;
+                    }
+                }
+                Some(before) => {
+                    let wanted = merge_person(before, &up, organisation);
+                    let changed = wanted != *before;
+                    if changed {
+                        let after = write_person(&mut tx, t, &wanted).await?;
+                        let action = if before.active && !after.active {
+                            "person.deactivated"
+                        } else {
+                            "person.updated"
+                        };
+                        record(&mut tx, t, actor, action, after.id, Some(before), Some(&after)).await?;
+                        if before.contact.email != after.contact.email {
+                            if let Some(old) = &before.contact.email {
+                                email_owner.remove(old);
+                            }
+                            if let Some(new) = &after.contact.email {
+                                email_owner.insert(new.clone(), after.id);
+                            }
+                        }
+                    }
+                    let mut granted = false;
+                    if let Some(role) = up.role
+                        && !held.contains(&(before.id, role))
+                    {
+                        granted = grant_if_missing(&mut tx, t, actor, before.id, role).await?;
+                    }
+                    out.roles_granted += u64::from(granted);
+                    if before.active && !wanted.active {
+                        out.people.deactivated += 1;
+                    } else if changed || granted {
+                        out.people.updated += 1;
+                    } else {
+                        out.people.unchanged += 1;
+                    }
+                }
+            }
+        }
+
+        // Deactivations.
+        let wanted: Vec<&str> = batch.deactivations.iter().map(|d| d.external_id.as_str()).collect();
+        let stored = people_by_external_id(&mut tx, t, &wanted).await?;
+        for d in &batch.deactivations {
+            match stored.get(&d.external_id) {
+                Some(before) if before.active => {
+                    let after = write_person(&mut tx, t, &Person { active: false, ..before.clone() }).await?;
+                    record(&mut tx, t, actor, "person.deactivated", after.id, Some(before), Some(&after)).await?;
+                    out.people.deactivated += 1;
+                }
+                _ => out.people.unchanged += 1,
+            }
+        }
+
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let written = out.organisations.created + out.people.created;
+        let updated = out.organisations.updated + out.people.updated;
+        sqlx::query(
+            "UPDATE import_jobs SET batches_done = batches_done + 1, \
+             rows_created = rows_created + $3, rows_updated = rows_updated + $4, \
+             rows_deactivated = rows_deactivated + $5, updated_at = $6 \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(t.0)
+        .bind(batch.job_id)
+        .bind(n(written))
+        .bind(n(updated))
+        .bind(n(out.people.deactivated))
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?;
+        self.commit(tx).await?;
+        Ok(out)
+    }
+
+    async fn finish_import_job(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+        end: JobEnd,
+    ) -> Result<ImportJob> {
+        let action = match end.status {
+            JobStatus::Completed => "import_job.completed",
+            JobStatus::Failed => "import_job.failed",
+            _ => {
+                return Err(Error::invalid("status", "a job ends completed or failed"));
+            }
+        };
+        let mut tx = self.tx(t).await?;
+        let before = fetch_job(&mut tx, t, id).await?;
+        if before.status != JobStatus::Running {
+            return Err(Error::FailedPrecondition(format!(
+                "import job {id} is {}, not running",
+                before.status.as_str()
+            )));
+        }
+        let now = Utc::now();
+        sqlx::query(
+            "UPDATE import_jobs SET status = $3, rows_unchanged = $4, rows_rejected = $5, \
+             error = $6, finished_at = $7, updated_at = $7 WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(t.0)
+        .bind(id)
+        .bind(end.status.as_str())
+        .bind(i64::try_from(end.unchanged).unwrap_or(i64::MAX))
+        .bind(i64::try_from(end.rejected).unwrap_or(i64::MAX))
+        .bind(&end.error)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let after = fetch_job(&mut tx, t, id).await?;
+        record(&mut tx, t, actor, action, id, Some(&before), Some(&after)).await?;
+        self.commit(tx).await?;
+        Ok(after)
+    }
+
+    async fn get_import_job(&self, t: TenantId, id: Uuid) -> Result<ImportJob> {
+        let mut tx = self.tx(t).await?;
+        let job = fetch_job(&mut tx, t, id).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    async fn list_import_jobs(&self, t: TenantId, page: Page) -> Result<Paged<ImportJob>> {
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<ImportJobRow> = sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM import_jobs WHERE tenant_id = $1 AND id > $2 \
+             ORDER BY id LIMIT $3"
+        ))
+        .bind(t.0)
+        .bind(page.after_or_nil())
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(page.finish(rows.into_iter().map(ImportJob::from).collect(), |j| j.id))
+    }
+
+    async fn relay_outbox(&self, bus: &dyn EventBus, batch: i64) -> Result<usize> {
+        platform::events::relay::relay_once(&self.pool, bus, batch).await
+    }
+}

@@ -1,0 +1,2425 @@
+//! The contract of [`MembershipStore`]: one suite, run against PostgreSQL (as
+//! the non-owner app role, under row-level security) and SQLite (the embedded
+//! mode). Every check is written once, against `&dyn MembershipStore`; the
+//! `contract!` macro turns each into a `postgres::<name>` and a
+//! `sqlite::<name>` test, each on a fresh database.
+
+mod support;
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use collegium_membership::{MembershipStore, domain::*};
+use platform::{
+    auth::{Role, TenantId},
+    error::Result,
+    events::{EventBus, EventEnvelope, EventHandler, SubscribeOptions, memory::MemoryBus},
+    page::Page,
+};
+use serde_json::json;
+use support::*;
+use uuid::Uuid;
+
+macro_rules! contract {
+    ($($name:ident),+ $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (_db, store) = super::postgres_store().await;
+                    super::bounded(super::$name(&store)).await;
+                }
+            )+
+        }
+
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (_file, store) = super::sqlite_store().await;
+                    super::bounded(super::$name(&store)).await;
+                }
+            )+
+        }
+    };
+}
+
+contract!(
+    tenant_slugs_are_unique_and_settings_are_checked,
+    organisations_are_kept_with_external_ids_unique_per_tenant,
+    clusters_gain_and_lose_centres_and_a_lead,
+    people_have_unique_emails_and_a_bad_email_writes_nothing,
+    people_are_listed_by_organisation_cluster_role_and_name,
+    lists_page_through_seven_items_three_at_a_time,
+    role_grants_are_unique_while_active_and_revocable,
+    mentorships_refuse_self_mentoring_and_ending_twice,
+    panels_gain_and_lose_members,
+    consent_is_recorded_withdrawn_and_kept_as_history,
+    research_opt_outs_are_unique_while_active,
+    every_mutation_writes_one_audit_record_and_one_event,
+    tenants_never_see_or_touch_each_others_rows,
+);
+
+fn ids<T>(items: &[T], id: impl Fn(&T) -> Uuid) -> Vec<Uuid> {
+    items.iter().map(id).collect()
+}
+
+async fn tenant_slugs_are_unique_and_settings_are_checked(store: &dyn MembershipStore) {
+    let north = store.create_tenant(new_tenant("north")).await.unwrap();
+    assert_eq!(
+        (north.slug.as_str(), north.name.as_str(), north.kind),
+        ("north", "Tenant north", TenantKind::District)
+    );
+    assert_eq!(north.settings, TenantSettings::default());
+    assert_eq!(store.get_tenant(north.id).await.unwrap(), north);
+    assert_eq!(store.tenant_by_slug("north").await.unwrap(), north);
+
+    expect_conflict(store.create_tenant(new_tenant("north")).await, "slug");
+    let bad_zone = NewTenant {
+        settings: TenantSettings {
+            time_zone: "Mars/Olympus_Mons".into(),
+            ..TenantSettings::default()
+        },
+        ..new_tenant("south")
+    };
+    expect_invalid(store.create_tenant(bad_zone).await, &["settings.time_zone"]);
+    let bad_rest = NewTenant {
+        settings: TenantSettings {
+            locale: "english!".into(),
+            academic_year_start_month: 13,
+            ..TenantSettings::default()
+        },
+        ..new_tenant("south")
+    };
+    expect_invalid(
+        store.create_tenant(bad_rest).await,
+        &["settings.locale", "settings.academic_year_start_month"],
+    );
+    let bad_day = NewTenant {
+        settings: TenantSettings {
+            academic_year_start_month: 2,
+            academic_year_start_day: 29,
+            ..TenantSettings::default()
+        },
+        ..new_tenant("south")
+    };
+    expect_invalid(
+        store.create_tenant(bad_day).await,
+        &["settings.academic_year_start_day"],
+    );
+    expect_invalid(
+        store.create_tenant(new_tenant("South Side")).await,
+        &["slug"],
+    );
+    // The refusals wrote nothing.
+    expect_not_found(store.tenant_by_slug("south").await);
+    assert_eq!(store.list_tenants().await.unwrap(), vec![north.clone()]);
+
+    let south = store.create_tenant(new_tenant("south")).await.unwrap();
+    assert_eq!(
+        store.list_tenants().await.unwrap(),
+        vec![north.clone(), south.clone()]
+    );
+    expect_not_found(store.get_tenant(TenantId::new_v7()).await);
+
+    let chicago = TenantSettings {
+        time_zone: "America/Chicago".into(),
+        locale: "en-US".into(),
+        academic_year_start_month: 8,
+        academic_year_start_day: 15,
+    };
+    expect_invalid(
+        store
+            .update_tenant_settings(
+                north.id,
+                ACTOR,
+                TenantSettings {
+                    time_zone: "Nowhere/City".into(),
+                    ..chicago.clone()
+                },
+            )
+            .await,
+        &["settings.time_zone"],
+    );
+    let updated = store
+        .update_tenant_settings(north.id, ACTOR, chicago.clone())
+        .await
+        .unwrap();
+    assert_eq!(updated.settings, chicago);
+    assert_eq!((updated.id, &updated.slug), (north.id, &north.slug));
+    assert_eq!(store.get_tenant(north.id).await.unwrap(), updated);
+    assert_eq!(store.get_tenant(south.id).await.unwrap(), south);
+    expect_not_found(
+        store
+            .update_tenant_settings(TenantId::new_v7(), ACTOR, chicago)
+            .await,
+    );
+}
+
+async fn organisations_are_kept_with_external_ids_unique_per_tenant(store: &dyn MembershipStore) {
+    let a = tenant(store, "alpha").await;
+    let b = tenant(store, "beta").await;
+    let hill = store
+        .create_organisation(
+            a,
+            ACTOR,
+            NewOrganisation {
+                name: "  Hill School ".into(),
+                kind: OrganisationKind::School,
+                external_id: Some("C-100".into()),
+                contact: Contact {
+                    email: Some(" Office@Hill.Example.org ".into()),
+                    phone: Some("+44 20 7946 0000".into()),
+                    address: Some(" 1 Hill Road ".into()),
+                },
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(hill.name, "Hill School");
+    assert_eq!(hill.kind, OrganisationKind::School);
+    assert_eq!(hill.external_id.as_deref(), Some("C-100"));
+    assert_eq!(
+        hill.contact,
+        Contact {
+            email: Some("office@hill.example.org".into()),
+            phone: Some("+44 20 7946 0000".into()),
+            address: Some("1 Hill Road".into()),
+        }
+    );
+    assert_eq!(
+        store.get_organisations(a, &[hill.id]).await.unwrap(),
+        vec![hill.clone()]
+    );
+
+    // external_id is unique within a tenant, not across tenants.
+    expect_conflict(
+        store
+            .create_organisation(a, ACTOR, new_org("Other School", Some("C-100")))
+            .await,
+        "external_id",
+    );
+    let hill_in_b = store
+        .create_organisation(b, ACTOR, new_org("Hill School", Some("C-100")))
+        .await
+        .unwrap();
+    assert_ne!(hill_in_b.id, hill.id);
+    // Any number of organisations may have none.
+    let dale = store
+        .create_organisation(a, ACTOR, new_org("Dale Centre", None))
+        .await
+        .unwrap();
+    let vale = store
+        .create_organisation(a, ACTOR, new_org("Vale Centre", None))
+        .await
+        .unwrap();
+
+    let renamed = store
+        .update_organisation(
+            a,
+            ACTOR,
+            hill.id,
+            OrganisationPatch {
+                name: Some("Hill Academy".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        renamed,
+        Organisation {
+            name: "Hill Academy".into(),
+            ..hill.clone()
+        }
+    );
+    expect_conflict(
+        store
+            .update_organisation(
+                a,
+                ACTOR,
+                dale.id,
+                OrganisationPatch {
+                    external_id: Some("C-100".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+        "external_id",
+    );
+    let with_id = store
+        .update_organisation(
+            a,
+            ACTOR,
+            dale.id,
+            OrganisationPatch {
+                external_id: Some("C-200".into()),
+                contact: Some(Contact {
+                    email: Some("dale@example.org".into()),
+                    ..Contact::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(with_id.external_id.as_deref(), Some("C-200"));
+    assert_eq!(with_id.contact.email.as_deref(), Some("dale@example.org"));
+    expect_invalid(
+        store
+            .update_organisation(
+                a,
+                ACTOR,
+                hill.id,
+                OrganisationPatch {
+                    name: Some("  ".into()),
+                    contact: Some(Contact {
+                        email: Some("not an address".into()),
+                        ..Contact::default()
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await,
+        &["name", "contact.email"],
+    );
+    expect_invalid(
+        store.create_organisation(a, ACTOR, new_org("", None)).await,
+        &["name"],
+    );
+    expect_not_found(
+        store
+            .update_organisation(
+                a,
+                ACTOR,
+                Uuid::now_v7(),
+                OrganisationPatch {
+                    name: Some("Ghost".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+    );
+
+    let all = |filter: OrganisationFilter| async move {
+        let (items, next) = store
+            .list_organisations(a, &filter, Page::first(50))
+            .await
+            .unwrap();
+        assert_eq!(next, "");
+        ids(&items, |o| o.id)
+    };
+    assert_eq!(
+        all(OrganisationFilter::default()).await,
+        sorted([hill.id, dale.id, vale.id])
+    );
+    let named = |s: &str| OrganisationFilter {
+        name_contains: Some(s.into()),
+    };
+    assert_eq!(all(named("ACADEMY")).await, vec![hill.id]);
+    assert_eq!(all(named("centre")).await, sorted([dale.id, vale.id]));
+    assert_eq!(all(named("nowhere")).await, Vec::<Uuid>::new());
+    assert_eq!(
+        store
+            .get_organisations(a, &[hill.id, Uuid::now_v7(), hill_in_b.id])
+            .await
+            .unwrap(),
+        vec![renamed]
+    );
+    assert_eq!(
+        store
+            .list_organisations(b, &OrganisationFilter::default(), Page::first(50))
+            .await
+            .unwrap()
+            .0,
+        vec![hill_in_b]
+    );
+}
+
+async fn clusters_gain_and_lose_centres_and_a_lead(store: &dyn MembershipStore) {
+    let t = tenant(store, "alpha").await;
+    let (o1, o2, o3) = (
+        org(store, t, "One School").await,
+        org(store, t, "Two School").await,
+        org(store, t, "Three School").await,
+    );
+    let lead = person(store, t, "Lena", Some(o1.id)).await;
+    let other = person(store, t, "Omar", Some(o2.id)).await;
+
+    let cluster = store
+        .create_cluster(
+            t,
+            ACTOR,
+            new_cluster("North", Some(lead.id), &[o2.id, o1.id, o2.id]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(cluster.name, "North");
+    assert_eq!(cluster.lead_person_id, Some(lead.id));
+    // A centre named twice is a member once.
+    assert_eq!(cluster.centre_ids, sorted([o1.id, o2.id]));
+
+    let added = store
+        .set_cluster_centre(t, ACTOR, cluster.id, o3.id, true)
+        .await
+        .unwrap();
+    assert_eq!(added.centre_ids, sorted([o1.id, o2.id, o3.id]));
+    let removed = store
+        .set_cluster_centre(t, ACTOR, cluster.id, o1.id, false)
+        .await
+        .unwrap();
+    assert_eq!(removed.centre_ids, sorted([o2.id, o3.id]));
+    // Adding a member again or removing a non-member changes nothing.
+    assert_eq!(
+        store
+            .set_cluster_centre(t, ACTOR, cluster.id, o1.id, false)
+            .await
+            .unwrap(),
+        removed
+    );
+    assert_eq!(
+        store
+            .set_cluster_centre(t, ACTOR, cluster.id, o3.id, true)
+            .await
+            .unwrap(),
+        removed
+    );
+    expect_invalid(
+        store
+            .set_cluster_centre(t, ACTOR, cluster.id, Uuid::now_v7(), true)
+            .await,
+        &["organisation_id"],
+    );
+    expect_not_found(
+        store
+            .set_cluster_centre(t, ACTOR, Uuid::now_v7(), o1.id, true)
+            .await,
+    );
+    assert_eq!(
+        store.get_clusters(t, &[cluster.id]).await.unwrap(),
+        vec![removed.clone()]
+    );
+
+    let leaderless = store
+        .update_cluster(
+            t,
+            ACTOR,
+            cluster.id,
+            ClusterPatch {
+                lead_person_id: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        leaderless,
+        Cluster {
+            lead_person_id: None,
+            ..removed.clone()
+        }
+    );
+    let relead = store
+        .update_cluster(
+            t,
+            ACTOR,
+            cluster.id,
+            ClusterPatch {
+                name: Some(" North East ".into()),
+                description: Some("Science".into()),
+                lead_person_id: Some(Some(other.id)),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            relead.name.as_str(),
+            relead.description.as_str(),
+            relead.lead_person_id
+        ),
+        ("North East", "Science", Some(other.id))
+    );
+    assert_eq!(relead.centre_ids, removed.centre_ids);
+    expect_invalid(
+        store
+            .update_cluster(
+                t,
+                ACTOR,
+                cluster.id,
+                ClusterPatch {
+                    lead_person_id: Some(Some(Uuid::now_v7())),
+                    ..Default::default()
+                },
+            )
+            .await,
+        &["lead_person_id"],
+    );
+    expect_not_found(
+        store
+            .update_cluster(t, ACTOR, Uuid::now_v7(), ClusterPatch::default())
+            .await,
+    );
+    expect_invalid(
+        store
+            .create_cluster(t, ACTOR, new_cluster("X", Some(Uuid::now_v7()), &[]))
+            .await,
+        &["lead_person_id"],
+    );
+    expect_invalid(
+        store
+            .create_cluster(t, ACTOR, new_cluster("X", None, &[o1.id, Uuid::now_v7()]))
+            .await,
+        &["centre_ids[1]"],
+    );
+    expect_invalid(
+        store
+            .create_cluster(t, ACTOR, new_cluster(" ", None, &[]))
+            .await,
+        &["name"],
+    );
+
+    let south = store
+        .create_cluster(t, ACTOR, new_cluster("South", None, &[o1.id]))
+        .await
+        .unwrap();
+    assert_eq!(south.lead_person_id, None);
+    let listed = |organisation_id: Option<Uuid>| async move {
+        let (items, next) = store
+            .list_clusters(t, &ClusterFilter { organisation_id }, Page::first(50))
+            .await
+            .unwrap();
+        assert_eq!(next, "");
+        ids(&items, |c| c.id)
+    };
+    // The refused creations wrote nothing: two clusters in all.
+    assert_eq!(listed(None).await, sorted([cluster.id, south.id]));
+    assert_eq!(listed(Some(o1.id)).await, vec![south.id]);
+    assert_eq!(listed(Some(o3.id)).await, vec![cluster.id]);
+    assert_eq!(listed(Some(Uuid::now_v7())).await, Vec::<Uuid>::new());
+}
+
+async fn people_have_unique_emails_and_a_bad_email_writes_nothing(store: &dyn MembershipStore) {
+    let t = tenant(store, "alpha").await;
+    let school = org(store, t, "Hill School").await;
+    let ana = store
+        .create_person(
+            t,
+            ACTOR,
+            new_person(
+                " Ana ",
+                "Silva",
+                Some(" Ana.Silva@School.Example.org "),
+                Some(school.id),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (ana.given_name.as_str(), ana.family_name.as_str()),
+        ("Ana", "Silva")
+    );
+    assert_eq!(
+        ana.contact.email.as_deref(),
+        Some("ana.silva@school.example.org")
+    );
+    assert_eq!(ana.organisation_id, Some(school.id));
+    assert!(ana.active);
+    assert_eq!(
+        store
+            .person_by_email(t, "ANA.SILVA@school.example.org")
+            .await
+            .unwrap(),
+        ana
+    );
+    expect_conflict(
+        store
+            .create_person(
+                t,
+                ACTOR,
+                new_person("Ana", "Other", Some("ana.silva@SCHOOL.example.org"), None),
+            )
+            .await,
+        "contact.email",
+    );
+    let with_ref = store
+        .create_person(
+            t,
+            ACTOR,
+            NewPerson {
+                external_id: Some("P-1".into()),
+                ..new_person("Ben", "Ref", Some("ben@school.example.org"), None)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(with_ref.external_id.as_deref(), Some("P-1"));
+    expect_conflict(
+        store
+            .create_person(
+                t,
+                ACTOR,
+                NewPerson {
+                    external_id: Some("P-1".into()),
+                    ..new_person("Cai", "Ref", Some("cai@school.example.org"), None)
+                },
+            )
+            .await,
+        "external_id",
+    );
+
+    // A bad address is refused before anything is written.
+    let bus = MemoryBus::new();
+    drain(store, &bus).await;
+    let audit_before = all_audit(store, t).await;
+    let people_before = all_people(store, t).await;
+    for bad in ["not-an-email", "dee@school", "a@b.org, c@d.org"] {
+        expect_invalid(
+            store
+                .create_person(t, ACTOR, new_person("Dee", "Bad", Some(bad), None))
+                .await,
+            &["contact.email"],
+        );
+    }
+    expect_invalid(
+        store
+            .update_person(
+                t,
+                ACTOR,
+                with_ref.id,
+                PersonPatch {
+                    contact: Some(Contact {
+                        email: Some("ben@".into()),
+                        ..Contact::default()
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await,
+        &["contact.email"],
+    );
+    expect_conflict(
+        store
+            .update_person(
+                t,
+                ACTOR,
+                with_ref.id,
+                PersonPatch {
+                    contact: Some(Contact {
+                        email: Some("Ana.Silva@school.example.org".into()),
+                        ..Contact::default()
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await,
+        "contact.email",
+    );
+    assert_eq!(all_audit(store, t).await, audit_before);
+    assert_eq!(all_people(store, t).await, people_before);
+    assert_eq!(drain(store, &bus).await, 0, "no outbox event was written");
+
+    expect_invalid(
+        store
+            .create_person(
+                t,
+                ACTOR,
+                NewPerson {
+                    time_zone: Some("Mars/Base".into()),
+                    ..new_person(" ", "", None, None)
+                },
+            )
+            .await,
+        &["given_name", "family_name", "time_zone"],
+    );
+    expect_invalid(
+        store
+            .create_person(
+                t,
+                ACTOR,
+                new_person("Eve", "Nowhere", None, Some(Uuid::now_v7())),
+            )
+            .await,
+        &["organisation_id"],
+    );
+    let moved = store
+        .update_person(
+            t,
+            ACTOR,
+            with_ref.id,
+            PersonPatch {
+                organisation_id: Some(Some(school.id)),
+                time_zone: Some(Some("Europe/London".into())),
+                active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        moved,
+        Person {
+            organisation_id: Some(school.id),
+            time_zone: Some("Europe/London".into()),
+            active: false,
+            ..with_ref.clone()
+        }
+    );
+    expect_not_found(store.person_by_email(t, "nobody@school.example.org").await);
+    expect_not_found(
+        store
+            .update_person(t, ACTOR, Uuid::now_v7(), PersonPatch::default())
+            .await,
+    );
+}
+
+async fn people_are_listed_by_organisation_cluster_role_and_name(store: &dyn MembershipStore) {
+    let t = tenant(store, "alpha").await;
+    let (o1, o2, o3) = (
+        org(store, t, "One").await,
+        org(store, t, "Two").await,
+        org(store, t, "Three").await,
+    );
+    let cluster = store
+        .create_cluster(t, ACTOR, new_cluster("North", None, &[o1.id]))
+        .await
+        .unwrap();
+    let create = |given: &'static str, family: &'static str, organisation: Option<Uuid>| async move {
+        store
+            .create_person(t, ACTOR, new_person(given, family, None, organisation))
+            .await
+            .unwrap()
+            .id
+    };
+    // At a centre of the cluster.
+    let member = create("Ana", "Silva", Some(o1.id)).await;
+    // Elsewhere, but a teacher in the cluster.
+    let role_holder = create("Ben", "Jones", Some(o2.id)).await;
+    // Elsewhere, a teacher tenant-wide.
+    let tenant_teacher = create("Cai", "Wong", Some(o2.id)).await;
+    // Elsewhere, a mentor in the cluster whose grant was revoked.
+    let revoked = create("Dia", "Khan", Some(o3.id)).await;
+    let percent = create("Eli", "100% Sure", None).await;
+    let underscore = create("Fay", "Under_Score", None).await;
+    let plain = create("Gus", "Underscore", None).await;
+    store
+        .grant_role(t, ACTOR, role_holder, Role::Teacher, Some(cluster.id))
+        .await
+        .unwrap();
+    store
+        .grant_role(t, ACTOR, tenant_teacher, Role::Teacher, None)
+        .await
+        .unwrap();
+    let grant = store
+        .grant_role(t, ACTOR, revoked, Role::Mentor, Some(cluster.id))
+        .await
+        .unwrap();
+    store.revoke_role(t, ACTOR, grant.id).await.unwrap();
+
+    let listed = |filter: PersonFilter| async move {
+        let (items, next) = store
+            .list_people(t, &filter, Page::first(50))
+            .await
+            .unwrap();
+        assert_eq!(next, "");
+        ids(&items, |p| p.id)
+    };
+    let named = |s: &str| PersonFilter {
+        name_contains: Some(s.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        listed(PersonFilter::default()).await,
+        sorted([
+            member,
+            role_holder,
+            tenant_teacher,
+            revoked,
+            percent,
+            underscore,
+            plain
+        ])
+    );
+    assert_eq!(
+        listed(PersonFilter {
+            organisation_id: Some(o2.id),
+            ..Default::default()
+        })
+        .await,
+        sorted([role_holder, tenant_teacher])
+    );
+    // People of the cluster's centres plus holders of an active role in it.
+    assert_eq!(
+        listed(PersonFilter {
+            cluster_id: Some(cluster.id),
+            ..Default::default()
+        })
+        .await,
+        sorted([member, role_holder])
+    );
+    assert_eq!(
+        listed(PersonFilter {
+            role: Some(Role::Teacher),
+            ..Default::default()
+        })
+        .await,
+        sorted([role_holder, tenant_teacher])
+    );
+    assert_eq!(
+        listed(PersonFilter {
+            role: Some(Role::Teacher),
+            cluster_id: Some(cluster.id),
+            ..Default::default()
+        })
+        .await,
+        vec![role_holder]
+    );
+    assert_eq!(
+        listed(PersonFilter {
+            role: Some(Role::Mentor),
+            ..Default::default()
+        })
+        .await,
+        Vec::<Uuid>::new()
+    );
+    assert_eq!(
+        listed(PersonFilter {
+            organisation_id: Some(Uuid::now_v7()),
+            ..Default::default()
+        })
+        .await,
+        Vec::<Uuid>::new()
+    );
+    assert_eq!(
+        listed(PersonFilter {
+            cluster_id: Some(Uuid::now_v7()),
+            ..Default::default()
+        })
+        .await,
+        Vec::<Uuid>::new()
+    );
+    // Case-insensitive, across given and family name; % and _ are literal.
+    assert_eq!(listed(named("SILVA")).await, vec![member]);
+    assert_eq!(listed(named("ana s")).await, vec![member]);
+    assert_eq!(listed(named("%")).await, vec![percent]);
+    assert_eq!(listed(named("0% s")).await, vec![percent]);
+    assert_eq!(listed(named("_")).await, vec![underscore]);
+    assert_eq!(listed(named("r_s")).await, vec![underscore]);
+    assert_eq!(
+        listed(named("underscore")).await,
+        vec![plain],
+        "_ must not match any character"
+    );
+    assert_eq!(listed(named("\\")).await, Vec::<Uuid>::new());
+}
+
+async fn lists_page_through_seven_items_three_at_a_time(store: &dyn MembershipStore) {
+    let t = tenant(store, "alpha").await;
+    let mut people = Vec::new();
+    let mut orgs = Vec::new();
+    for i in 0..7 {
+        people.push(person(store, t, &format!("Person{i}"), None).await.id);
+        orgs.push(org(store, t, &format!("School {i}")).await.id);
+    }
+
+    let mut seen = Vec::new();
+    let mut page = Page::first(3);
+    let mut sizes = Vec::new();
+    loop {
+        let (items, next) = store
+            .list_people(t, &PersonFilter::default(), page)
+            .await
+            .unwrap();
+        sizes.push(items.len());
+        if next.is_empty() {
+            seen.extend(ids(&items, |p| p.id));
+            break;
+        }
+        assert_eq!(next, items.last().unwrap().id.to_string());
+        seen.extend(ids(&items, |p| p.id));
+        page = Page::new(3, &next).unwrap();
+        assert!(sizes.len() < 4, "more pages than expected: {sizes:?}");
+    }
+    assert_eq!(sizes, [3, 3, 1]);
+    // In id order, each person once.
+    assert_eq!(seen, sorted(people.clone()));
+
+    let mut seen = Vec::new();
+    let mut tokens = Vec::new();
+    let mut page = Page::first(3);
+    for _ in 0..3 {
+        let (items, next) = store
+            .list_organisations(t, &OrganisationFilter::default(), page)
+            .await
+            .unwrap();
+        seen.push(ids(&items, |o| o.id));
+        tokens.push(next.clone());
+        if next.is_empty() {
+            break;
+        }
+        page = Page::new(3, &next).unwrap();
+    }
+    let sorted_orgs = sorted(orgs);
+    assert_eq!(
+        seen,
+        [
+            sorted_orgs[0..3].to_vec(),
+            sorted_orgs[3..6].to_vec(),
+            sorted_orgs[6..].to_vec()
+        ]
+    );
+    assert_eq!(
+        tokens,
+        [
+            sorted_orgs[2].to_string(),
+            sorted_orgs[5].to_string(),
+            String::new()
+        ]
+    );
+    // Exactly a page's worth: no token for an empty page after it.
+    let (items, next) = store
+        .list_organisations(t, &OrganisationFilter::default(), Page::first(7))
+        .await
+        .unwrap();
+    assert_eq!((items.len(), next.as_str()), (7, ""));
+}
+
+async fn role_grants_are_unique_while_active_and_revocable(store: &dyn MembershipStore) {
+    let t = tenant(store, "alpha").await;
+    let p = person(store, t, "Pat", None).await;
+    let q = person(store, t, "Quinn", None).await;
+    let cluster = store
+        .create_cluster(t, ACTOR, new_cluster("North", None, &[]))
+        .await
+        .unwrap();
+
+    let teacher = store
+        .grant_role(t, ACTOR, p.id, Role::Teacher, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            teacher.person_id,
+            teacher.role,
+            teacher.cluster_id,
+            teacher.revoked_at
+        ),
+        (p.id, Role::Teacher, None, None)
+    );
+    expect_conflict(
+        store.grant_role(t, ACTOR, p.id, Role::Teacher, None).await,
+        "role",
+    );
+    // The same role in a cluster is another scope.
+    let in_cluster = store
+        .grant_role(t, ACTOR, p.id, Role::Teacher, Some(cluster.id))
+        .await
+        .unwrap();
+    expect_conflict(
+        store
+            .grant_role(t, ACTOR, p.id, Role::Teacher, Some(cluster.id))
+            .await,
+        "role",
+    );
+    expect_invalid(
+        store
+            .grant_role(t, ACTOR, p.id, Role::ClusterLead, None)
+            .await,
+        &["cluster_id"],
+    );
+    expect_invalid(
+        store
+            .grant_role(t, ACTOR, p.id, Role::TenantAdmin, Some(cluster.id))
+            .await,
+        &["cluster_id"],
+    );
+    expect_invalid(
+        store
+            .grant_role(t, ACTOR, Uuid::now_v7(), Role::Teacher, None)
+            .await,
+        &["person_id"],
+    );
+    expect_invalid(
+        store
+            .grant_role(t, ACTOR, p.id, Role::Observer, Some(Uuid::now_v7()))
+            .await,
+        &["cluster_id"],
+    );
+    let lead = store
+        .grant_role(t, ACTOR, q.id, Role::ClusterLead, Some(cluster.id))
+        .await
+        .unwrap();
+    assert_eq!(store.get_role_grant(t, teacher.id).await.unwrap(), teacher);
+
+    let revoked = store.revoke_role(t, ACTOR, teacher.id).await.unwrap();
+    assert!(revoked.revoked_at.is_some());
+    assert_eq!(
+        RoleGrant {
+            revoked_at: None,
+            ..revoked.clone()
+        },
+        teacher
+    );
+    expect_failed_precondition(store.revoke_role(t, ACTOR, teacher.id).await);
+    expect_not_found(store.revoke_role(t, ACTOR, Uuid::now_v7()).await);
+    expect_not_found(store.get_role_grant(t, Uuid::now_v7()).await);
+
+    let listed = |person_id: Option<Uuid>, cluster_id: Option<Uuid>, include_revoked: bool| async move {
+        let filter = RoleGrantFilter {
+            person_id,
+            cluster_id,
+            include_revoked,
+        };
+        let (items, next) = store
+            .list_role_grants(t, &filter, Page::first(50))
+            .await
+            .unwrap();
+        assert_eq!(next, "");
+        items
+    };
+    assert_eq!(
+        listed(Some(p.id), None, false).await,
+        vec![in_cluster.clone()]
+    );
+    assert_eq!(
+        ids(&listed(Some(p.id), None, true).await, |g| g.id),
+        sorted([revoked.id, in_cluster.id])
+    );
+    assert_eq!(
+        ids(&listed(None, Some(cluster.id), false).await, |g| g.id),
+        sorted([in_cluster.id, lead.id])
+    );
+    // Once revoked, the role may be granted again.
+    let again = store
+        .grant_role(t, ACTOR, p.id, Role::Teacher, None)
+        .await
+        .unwrap();
+    assert_ne!(again.id, teacher.id);
+    assert_eq!(
+        ids(&listed(Some(p.id), None, false).await, |g| g.id),
+        sorted([in_cluster.id, again.id])
+    );
+    assert_eq!(
+        ids(&listed(None, None, true).await, |g| g.id),
+        sorted([revoked.id, in_cluster.id, lead.id, again.id])
+    );
+}
+
+async fn mentorships_refuse_self_mentoring_and_ending_twice(store: &dyn MembershipStore) {
+    let t = tenant(store, "alpha").await;
+    let mentor = person(store, t, "Mara", None).await;
+    let novice = person(store, t, "Noor", None).await;
+    let bystander = person(store, t, "Olli", None).await;
+    let new = |mentor_id: Uuid, new_teacher_id: Uuid, starts: &str, ends: &str| NewMentorship {
+        mentor_id,
+        new_teacher_id,
+        starts_on: date(starts),
+        planned_end_on: date(ends),
+    };
+
+    expect_invalid(
+        store
+            .create_mentorship(
+                t,
+                ACTOR,
+                new(mentor.id, mentor.id, "2026-09-01", "2028-09-01"),
+            )
+            .await,
+        &["new_teacher_id"],
+    );
+    expect_invalid(
+        store
+            .create_mentorship(
+                t,
+                ACTOR,
+                new(mentor.id, novice.id, "2026-09-01", "2026-08-31"),
+            )
+            .await,
+        &["planned_end_on"],
+    );
+    expect_invalid(
+        store
+            .create_mentorship(
+                t,
+                ACTOR,
+                new(mentor.id, novice.id, "2026-09-01", "2026-09-01"),
+            )
+            .await,
+        &["planned_end_on"],
+    );
+    expect_invalid(
+        store
+            .create_mentorship(
+                t,
+                ACTOR,
+                new(Uuid::now_v7(), novice.id, "2026-09-01", "2028-09-01"),
+            )
+            .await,
+        &["mentor_id"],
+    );
+    let m = store
+        .create_mentorship(
+            t,
+            ACTOR,
+            new(mentor.id, novice.id, "2026-09-01", "2028-09-01"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            m.mentor_id,
+            m.new_teacher_id,
+            m.starts_on,
+            m.planned_end_on,
+            m.ended_on
+        ),
+        (
+            mentor.id,
+            novice.id,
+            date("2026-09-01"),
+            date("2028-09-01"),
+            None
+        )
+    );
+
+    expect_invalid(
+        store
+            .end_mentorship(t, ACTOR, m.id, date("2026-08-31"))
+            .await,
+        &["ended_on"],
+    );
+    let ended = store
+        .end_mentorship(t, ACTOR, m.id, date("2027-06-30"))
+        .await
+        .unwrap();
+    assert_eq!(
+        ended,
+        Mentorship {
+            ended_on: Some(date("2027-06-30")),
+            ..m.clone()
+        }
+    );
+    expect_failed_precondition(
+        store
+            .end_mentorship(t, ACTOR, m.id, date("2027-07-01"))
+            .await,
+    );
+    expect_not_found(
+        store
+            .end_mentorship(t, ACTOR, Uuid::now_v7(), date("2027-07-01"))
+            .await,
+    );
+
+    let listed = |person: Option<Uuid>| async move {
+        store
+            .list_mentorships(t, person, Page::first(50))
+            .await
+            .unwrap()
+            .0
+    };
+    assert_eq!(listed(Some(mentor.id)).await, vec![ended.clone()]);
+    assert_eq!(listed(Some(novice.id)).await, vec![ended.clone()]);
+    assert_eq!(listed(Some(bystander.id)).await, vec![]);
+    assert_eq!(listed(None).await, vec![ended]);
+}
+
+async fn panels_gain_and_lose_members(store: &dyn MembershipStore) {
+    let t = tenant(store, "alpha").await;
+    let p = person(store, t, "Pia", None).await;
+    let q = person(store, t, "Quin", None).await;
+    let panel = store
+        .create_panel(t, ACTOR, " Family Panel ", "Advises on homework policy")
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            panel.name.as_str(),
+            panel.purpose.as_str(),
+            panel.members.len()
+        ),
+        ("Family Panel", "Advises on homework policy", 0)
+    );
+    expect_invalid(store.create_panel(t, ACTOR, "", "x").await, &["name"]);
+
+    let member = |person_id: Uuid, constituency: Constituency| PanelMember {
+        person_id,
+        constituency,
+    };
+    let by_person = |mut m: Vec<PanelMember>| {
+        m.sort_by_key(|m| m.person_id);
+        m
+    };
+    let one = store
+        .set_panel_member(t, ACTOR, panel.id, p.id, Some(Constituency::Family))
+        .await
+        .unwrap();
+    assert_eq!(one.members, vec![member(p.id, Constituency::Family)]);
+    let two = store
+        .set_panel_member(t, ACTOR, panel.id, q.id, Some(Constituency::Student))
+        .await
+        .unwrap();
+    assert_eq!(
+        two.members,
+        by_person(vec![
+            member(p.id, Constituency::Family),
+            member(q.id, Constituency::Student)
+        ])
+    );
+    // Adding a member again changes their constituency.
+    let changed = store
+        .set_panel_member(t, ACTOR, panel.id, p.id, Some(Constituency::Union))
+        .await
+        .unwrap();
+    assert_eq!(
+        changed.members,
+        by_person(vec![
+            member(p.id, Constituency::Union),
+            member(q.id, Constituency::Student)
+        ])
+    );
+    let removed = store
+        .set_panel_member(t, ACTOR, panel.id, p.id, None)
+        .await
+        .unwrap();
+    assert_eq!(removed.members, vec![member(q.id, Constituency::Student)]);
+    expect_failed_precondition(store.set_panel_member(t, ACTOR, panel.id, p.id, None).await);
+    expect_invalid(
+        store
+            .set_panel_member(
+                t,
+                ACTOR,
+                panel.id,
+                Uuid::now_v7(),
+                Some(Constituency::Family),
+            )
+            .await,
+        &["person_id"],
+    );
+    expect_not_found(
+        store
+            .set_panel_member(t, ACTOR, Uuid::now_v7(), p.id, Some(Constituency::Family))
+            .await,
+    );
+    assert_eq!(
+        store.list_panels(t, Page::first(50)).await.unwrap(),
+        (vec![removed], String::new())
+    );
+}
+
+async fn consent_is_recorded_withdrawn_and_kept_as_history(store: &dyn MembershipStore) {
+    let t = tenant(store, "alpha").await;
+    let centre = org(store, t, "Centre").await;
+    let p = person(store, t, "Pia", Some(centre.id)).await;
+    let other = person(store, t, "Oto", Some(centre.id)).await;
+    let consent =
+        |subject: ConsentSubject, purpose: &str, by_proxy: bool, remark: &str| NewConsent {
+            subject,
+            purpose: purpose.to_string(),
+            purpose_version: 1,
+            recorded_by: if by_proxy {
+                ACTOR.to_string()
+            } else {
+                subject.id().to_string()
+            },
+            by_proxy,
+            remark: remark.to_string(),
+        };
+
+    let own = store
+        .record_consent(
+            t,
+            consent(
+                ConsentSubject::Person(p.id),
+                SHARE_CONTACT_PURPOSE,
+                false,
+                "",
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            own.subject,
+            own.purpose.as_str(),
+            own.purpose_version,
+            own.recorded_by.clone(),
+            own.by_proxy,
+            own.withdrawn_at
+        ),
+        (
+            ConsentSubject::Person(p.id),
+            SHARE_CONTACT_PURPOSE,
+            1,
+            p.id.to_string(),
+            false,
+            None
+        )
+    );
+    expect_invalid(
+        store
+            .record_consent(
+                t,
+                consent(
+                    ConsentSubject::Organisation(centre.id),
+                    SHARE_CONTACT_PURPOSE,
+                    true,
+                    "  ",
+                ),
+            )
+            .await,
+        &["remark"],
+    );
+    expect_invalid(
+        store
+            .record_consent(
+                t,
+                NewConsent {
+                    purpose_version: 0,
+                    ..consent(ConsentSubject::Person(p.id), "Share Contact!", false, "")
+                },
+            )
+            .await,
+        &["purpose", "purpose_version"],
+    );
+    expect_invalid(
+        store
+            .record_consent(
+                t,
+                consent(
+                    ConsentSubject::Person(Uuid::now_v7()),
+                    SHARE_CONTACT_PURPOSE,
+                    false,
+                    "",
+                ),
+            )
+            .await,
+        &["subject.person_id"],
+    );
+    expect_invalid(
+        store
+            .record_consent(
+                t,
+                consent(
+                    ConsentSubject::Organisation(Uuid::now_v7()),
+                    SHARE_CONTACT_PURPOSE,
+                    true,
+                    "form",
+                ),
+            )
+            .await,
+        &["subject.organisation_id"],
+    );
+    let for_centre = store
+        .record_consent(
+            t,
+            consent(
+                ConsentSubject::Organisation(centre.id),
+                SHARE_CONTACT_PURPOSE,
+                true,
+                " signed form, 1 September ",
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (for_centre.by_proxy, for_centre.remark.as_str()),
+        (true, "signed form, 1 September")
+    );
+    let interviews = store
+        .record_consent(
+            t,
+            consent(
+                ConsentSubject::Person(other.id),
+                "research-interviews",
+                false,
+                "",
+            ),
+        )
+        .await
+        .unwrap();
+
+    let consented = |purpose: &'static str, subjects: Vec<Uuid>| async move {
+        store.consented(t, purpose, &subjects).await.unwrap()
+    };
+    assert_eq!(
+        consented(
+            SHARE_CONTACT_PURPOSE,
+            vec![p.id, centre.id, other.id, Uuid::now_v7()]
+        )
+        .await,
+        HashSet::from([p.id, centre.id])
+    );
+    assert_eq!(
+        consented("research-interviews", vec![p.id, other.id]).await,
+        HashSet::from([other.id])
+    );
+    assert_eq!(
+        consented(SHARE_CONTACT_PURPOSE, vec![]).await,
+        HashSet::new()
+    );
+
+    let withdrawn = store
+        .withdraw_consent(t, ACTOR, own.id, "changed my mind")
+        .await
+        .unwrap();
+    assert!(withdrawn.withdrawn_at.is_some());
+    assert_eq!(
+        ConsentRecord {
+            withdrawn_at: None,
+            ..withdrawn.clone()
+        },
+        own
+    );
+    assert_eq!(
+        consented(SHARE_CONTACT_PURPOSE, vec![p.id, centre.id]).await,
+        HashSet::from([centre.id])
+    );
+    expect_failed_precondition(store.withdraw_consent(t, ACTOR, own.id, "again").await);
+    expect_not_found(
+        store
+            .withdraw_consent(t, ACTOR, Uuid::now_v7(), "none")
+            .await,
+    );
+    expect_not_found(store.get_consent(t, Uuid::now_v7()).await);
+    assert_eq!(store.get_consent(t, own.id).await.unwrap(), withdrawn);
+
+    let listed = |subject: Option<ConsentSubject>, include_withdrawn: bool| async move {
+        let filter = ConsentFilter {
+            subject,
+            include_withdrawn,
+        };
+        let (items, next) = store
+            .list_consents(t, &filter, Page::first(50))
+            .await
+            .unwrap();
+        assert_eq!(next, "");
+        ids(&items, |c| c.id)
+    };
+    let of_p = Some(ConsentSubject::Person(p.id));
+    assert_eq!(listed(of_p, false).await, Vec::<Uuid>::new());
+    assert_eq!(listed(of_p, true).await, vec![own.id]);
+    assert_eq!(
+        listed(Some(ConsentSubject::Organisation(centre.id)), false).await,
+        vec![for_centre.id]
+    );
+    assert_eq!(
+        listed(None, false).await,
+        sorted([for_centre.id, interviews.id])
+    );
+    assert_eq!(
+        listed(None, true).await,
+        sorted([own.id, for_centre.id, interviews.id])
+    );
+
+    // Consent may be given again; the history keeps both records.
+    let again = store
+        .record_consent(
+            t,
+            NewConsent {
+                purpose_version: 2,
+                ..consent(
+                    ConsentSubject::Person(p.id),
+                    SHARE_CONTACT_PURPOSE,
+                    false,
+                    "",
+                )
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.purpose_version, 2);
+    assert_eq!(
+        consented(SHARE_CONTACT_PURPOSE, vec![p.id]).await,
+        HashSet::from([p.id])
+    );
+    assert_eq!(listed(of_p, true).await, sorted([own.id, again.id]));
+}
+
+async fn research_opt_outs_are_unique_while_active(store: &dyn MembershipStore) {
+    let t = tenant(store, "alpha").await;
+    let hill = org(store, t, "Hill").await;
+    let dale = org(store, t, "Dale").await;
+    let new = |student_ref: &str, organisation_id: Uuid| NewResearchOptOut {
+        student_ref: student_ref.to_string(),
+        organisation_id,
+        recorded_for: " Parent of the student ".to_string(),
+    };
+
+    let first = store
+        .record_opt_out(t, ACTOR, new(" S-0001 ", hill.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            first.student_ref.as_str(),
+            first.organisation_id,
+            first.recorded_for.as_str(),
+            first.recorded_by.as_str(),
+            first.withdrawn_at
+        ),
+        ("S-0001", hill.id, "Parent of the student", ACTOR, None)
+    );
+    expect_conflict(
+        store.record_opt_out(t, ACTOR, new("S-0001", dale.id)).await,
+        "student_ref",
+    );
+    expect_invalid(
+        store
+            .record_opt_out(
+                t,
+                ACTOR,
+                NewResearchOptOut {
+                    recorded_for: " ".into(),
+                    ..new("", hill.id)
+                },
+            )
+            .await,
+        &["student_ref", "recorded_for"],
+    );
+    expect_invalid(
+        store
+            .record_opt_out(t, ACTOR, new("S-0009", Uuid::now_v7()))
+            .await,
+        &["organisation_id"],
+    );
+    let second = store
+        .record_opt_out(t, ACTOR, new("S-0002", dale.id))
+        .await
+        .unwrap();
+
+    let withdrawn = store.withdraw_opt_out(t, ACTOR, first.id).await.unwrap();
+    assert!(withdrawn.withdrawn_at.is_some());
+    assert_eq!(
+        ResearchOptOut {
+            withdrawn_at: None,
+            ..withdrawn.clone()
+        },
+        first
+    );
+    expect_failed_precondition(store.withdraw_opt_out(t, ACTOR, first.id).await);
+    expect_not_found(store.withdraw_opt_out(t, ACTOR, Uuid::now_v7()).await);
+    // Withdrawn, the student may be opted out again.
+    let again = store
+        .record_opt_out(t, ACTOR, new("S-0001", hill.id))
+        .await
+        .unwrap();
+    assert_ne!(again.id, first.id);
+
+    let listed = |organisation_id: Option<Uuid>, include_withdrawn: bool| async move {
+        let filter = OptOutFilter {
+            organisation_id,
+            include_withdrawn,
+        };
+        let (items, next) = store
+            .list_opt_outs(t, &filter, Page::first(50))
+            .await
+            .unwrap();
+        assert_eq!(next, "");
+        ids(&items, |o| o.id)
+    };
+    assert_eq!(listed(None, false).await, sorted([second.id, again.id]));
+    assert_eq!(
+        listed(None, true).await,
+        sorted([first.id, second.id, again.id])
+    );
+    assert_eq!(listed(Some(hill.id), false).await, vec![again.id]);
+    assert_eq!(
+        listed(Some(hill.id), true).await,
+        sorted([first.id, again.id])
+    );
+    assert_eq!(listed(Some(dale.id), false).await, vec![second.id]);
+}
+
+// ------------------------------------------------------------------ audit and outbox
+
+/// Publishes every pending outbox row; returns how many.
+async fn drain(store: &dyn MembershipStore, bus: &MemoryBus) -> usize {
+    let mut total = 0;
+    loop {
+        let n = store.relay_outbox(bus, 100).await.expect("the relay runs");
+        total += n;
+        if n < 100 {
+            return total;
+        }
+    }
+}
+
+/// Follows a tenant's audit log and the outbox: after each mutation, exactly
+/// one new audit record and exactly one new event.
+struct Trail<'a> {
+    store: &'a dyn MembershipStore,
+    bus: MemoryBus,
+    tenant: TenantId,
+    seen: HashSet<Uuid>,
+    /// (event type, target) of every event expected on the bus, in order.
+    expected_events: Vec<(String, Uuid, String)>,
+}
+
+impl<'a> Trail<'a> {
+    fn new(store: &'a dyn MembershipStore, tenant: TenantId) -> Self {
+        Self {
+            store,
+            bus: MemoryBus::new(),
+            tenant,
+            seen: HashSet::new(),
+            expected_events: Vec::new(),
+        }
+    }
+
+    async fn new_records(&self) -> Vec<AuditRecord> {
+        all_audit(self.store, self.tenant)
+            .await
+            .into_iter()
+            .filter(|r| !self.seen.contains(&r.id))
+            .collect()
+    }
+
+    /// The last mutation wrote one audit record and one event.
+    async fn expect(&mut self, action: &str, target: Uuid, actor: &str, has_before: bool) {
+        let new = self.new_records().await;
+        assert_eq!(new.len(), 1, "{action}: one audit record, got {new:#?}");
+        let r = &new[0];
+        let target_s = target.to_string();
+        assert_eq!(
+            (
+                r.action.as_str(),
+                r.target_kind.as_str(),
+                r.target_id.as_str(),
+                r.actor.as_str()
+            ),
+            (
+                action,
+                action.split('.').next().unwrap(),
+                target_s.as_str(),
+                actor
+            ),
+            "{action}: audit record {r:#?}"
+        );
+        let after = r
+            .after
+            .as_ref()
+            .expect("every mutation records the state after");
+        assert_eq!(after["id"], json!(target_s), "{action}: after {after}");
+        match (&r.before, has_before) {
+            (Some(before), true) => {
+                assert_eq!(before["id"], json!(target_s), "{action}: before {before}");
+                assert_ne!(before, after, "{action}: before and after differ");
+            }
+            (None, false) => {}
+            (before, _) => {
+                panic!("{action}: before should be present: {has_before}, is {before:?}")
+            }
+        }
+        let (store, t) = (self.store, self.tenant);
+        let of_target = all_pages(|page| store.list_audit(t, Some(&target_s), page)).await;
+        assert!(of_target.contains(r), "{action}: listed under its target");
+        assert!(
+            of_target.iter().all(|x| x.target_id == target_s),
+            "{action}: list_audit by target returns only that target: {of_target:#?}"
+        );
+        assert_eq!(
+            drain(self.store, &self.bus).await,
+            1,
+            "{action}: one outbox event"
+        );
+        self.seen.insert(r.id);
+        self.expected_events
+            .push((format!("membership.{action}"), target, actor.to_string()));
+    }
+
+    /// The last call wrote neither an audit record nor an event.
+    async fn expect_nothing(&mut self, what: &str) {
+        let new = self.new_records().await;
+        assert!(new.is_empty(), "{what}: no audit record, got {new:#?}");
+        assert_eq!(
+            drain(self.store, &self.bus).await,
+            0,
+            "{what}: no outbox event"
+        );
+    }
+}
+
+/// Collects what a bus delivers.
+#[derive(Default)]
+struct Collect(Mutex<Vec<EventEnvelope>>);
+
+#[async_trait]
+impl EventHandler for Collect {
+    async fn handle(&self, event: &EventEnvelope) -> Result<()> {
+        self.0.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+}
+
+async fn every_mutation_writes_one_audit_record_and_one_event(store: &dyn MembershipStore) {
+    let tenant = store.create_tenant(new_tenant("alpha")).await.unwrap();
+    let t = tenant.id;
+    let mut trail = Trail::new(store, t);
+    trail.expect("tenant.created", t.0, "operator", false).await;
+
+    let settings = TenantSettings {
+        time_zone: "Europe/Berlin".into(),
+        ..TenantSettings::default()
+    };
+    store
+        .update_tenant_settings(t, ACTOR, settings)
+        .await
+        .unwrap();
+    trail
+        .expect("tenant.settings_changed", t.0, ACTOR, true)
+        .await;
+
+    let o = store
+        .create_organisation(t, ACTOR, new_org("Hill", Some("C-1")))
+        .await
+        .unwrap();
+    trail
+        .expect("organisation.created", o.id, ACTOR, false)
+        .await;
+    let o2 = store
+        .create_organisation(t, ACTOR, new_org("Dale", None))
+        .await
+        .unwrap();
+    trail
+        .expect("organisation.created", o2.id, ACTOR, false)
+        .await;
+    expect_conflict(
+        store
+            .create_organisation(t, ACTOR, new_org("Copy", Some("C-1")))
+            .await,
+        "external_id",
+    );
+    trail.expect_nothing("duplicate external_id").await;
+    store
+        .update_organisation(
+            t,
+            ACTOR,
+            o.id,
+            OrganisationPatch {
+                name: Some("Hill Academy".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    trail
+        .expect("organisation.updated", o.id, ACTOR, true)
+        .await;
+
+    let p = store
+        .create_person(
+            t,
+            ACTOR,
+            new_person("Pia", "Lead", Some("pia@example.org"), Some(o.id)),
+        )
+        .await
+        .unwrap();
+    trail.expect("person.created", p.id, ACTOR, false).await;
+    let q = store
+        .create_person(t, ACTOR, new_person("Quin", "New", None, Some(o.id)))
+        .await
+        .unwrap();
+    trail.expect("person.created", q.id, ACTOR, false).await;
+    expect_invalid(
+        store
+            .create_person(t, ACTOR, new_person("Bad", "Mail", Some("bad@"), None))
+            .await,
+        &["contact.email"],
+    );
+    trail.expect_nothing("bad e-mail").await;
+    store
+        .update_person(
+            t,
+            ACTOR,
+            q.id,
+            PersonPatch {
+                family_name: Some("Newer".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    trail.expect("person.updated", q.id, ACTOR, true).await;
+
+    let c = store
+        .create_cluster(t, ACTOR, new_cluster("North", Some(p.id), &[o.id]))
+        .await
+        .unwrap();
+    trail.expect("cluster.created", c.id, ACTOR, false).await;
+    expect_invalid(
+        store
+            .create_cluster(t, ACTOR, new_cluster("Half", None, &[o.id, Uuid::now_v7()]))
+            .await,
+        &["centre_ids[1]"],
+    );
+    trail.expect_nothing("cluster with an unknown centre").await;
+    store
+        .update_cluster(
+            t,
+            ACTOR,
+            c.id,
+            ClusterPatch {
+                description: Some("Maths".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    trail.expect("cluster.updated", c.id, ACTOR, true).await;
+    store
+        .set_cluster_centre(t, ACTOR, c.id, o2.id, true)
+        .await
+        .unwrap();
+    trail
+        .expect("cluster.centre_added", c.id, ACTOR, true)
+        .await;
+    store
+        .set_cluster_centre(t, ACTOR, c.id, o2.id, true)
+        .await
+        .unwrap();
+    trail
+        .expect_nothing("adding a centre that is a member")
+        .await;
+    store
+        .set_cluster_centre(t, ACTOR, c.id, o2.id, false)
+        .await
+        .unwrap();
+    trail
+        .expect("cluster.centre_removed", c.id, ACTOR, true)
+        .await;
+
+    let g = store
+        .grant_role(t, ACTOR, q.id, Role::Teacher, Some(c.id))
+        .await
+        .unwrap();
+    trail.expect("role.granted", g.id, ACTOR, false).await;
+    expect_conflict(
+        store
+            .grant_role(t, ACTOR, q.id, Role::Teacher, Some(c.id))
+            .await,
+        "role",
+    );
+    trail.expect_nothing("duplicate grant").await;
+    store.revoke_role(t, ACTOR, g.id).await.unwrap();
+    trail.expect("role.revoked", g.id, ACTOR, true).await;
+
+    let m = store
+        .create_mentorship(
+            t,
+            ACTOR,
+            NewMentorship {
+                mentor_id: p.id,
+                new_teacher_id: q.id,
+                starts_on: date("2026-09-01"),
+                planned_end_on: date("2028-09-01"),
+            },
+        )
+        .await
+        .unwrap();
+    trail.expect("mentorship.created", m.id, ACTOR, false).await;
+    store
+        .end_mentorship(t, ACTOR, m.id, date("2027-01-31"))
+        .await
+        .unwrap();
+    trail.expect("mentorship.ended", m.id, ACTOR, true).await;
+    expect_failed_precondition(
+        store
+            .end_mentorship(t, ACTOR, m.id, date("2027-02-01"))
+            .await,
+    );
+    trail.expect_nothing("ending twice").await;
+
+    let panel = store
+        .create_panel(t, ACTOR, "Families", "Homework")
+        .await
+        .unwrap();
+    trail.expect("panel.created", panel.id, ACTOR, false).await;
+    store
+        .set_panel_member(t, ACTOR, panel.id, q.id, Some(Constituency::Family))
+        .await
+        .unwrap();
+    trail
+        .expect("panel.member_added", panel.id, ACTOR, true)
+        .await;
+    store
+        .set_panel_member(t, ACTOR, panel.id, q.id, None)
+        .await
+        .unwrap();
+    trail
+        .expect("panel.member_removed", panel.id, ACTOR, true)
+        .await;
+    expect_failed_precondition(store.set_panel_member(t, ACTOR, panel.id, q.id, None).await);
+    trail.expect_nothing("removing a non-member").await;
+
+    let own = p.id.to_string();
+    let consent = store
+        .record_consent(
+            t,
+            NewConsent {
+                subject: ConsentSubject::Person(p.id),
+                purpose: SHARE_CONTACT_PURPOSE.into(),
+                purpose_version: 1,
+                recorded_by: own.clone(),
+                by_proxy: false,
+                remark: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    trail
+        .expect("consent.recorded", consent.id, &own, false)
+        .await;
+    store
+        .withdraw_consent(t, &own, consent.id, "no longer")
+        .await
+        .unwrap();
+    trail
+        .expect("consent.withdrawn", consent.id, &own, true)
+        .await;
+
+    let opt_out = store
+        .record_opt_out(
+            t,
+            ACTOR,
+            NewResearchOptOut {
+                student_ref: "S-1".into(),
+                organisation_id: o.id,
+                recorded_for: "Parent".into(),
+            },
+        )
+        .await
+        .unwrap();
+    trail
+        .expect("research_opt_out.recorded", opt_out.id, ACTOR, false)
+        .await;
+    store.withdraw_opt_out(t, ACTOR, opt_out.id).await.unwrap();
+    trail
+        .expect("research_opt_out.withdrawn", opt_out.id, ACTOR, true)
+        .await;
+
+    // What the relay published, as a subscriber receives it.
+    let collected = Arc::new(Collect::default());
+    let subscription = trail
+        .bus
+        .subscribe(SubscribeOptions::new("contract", "test"), collected.clone())
+        .await
+        .unwrap();
+    let expected = trail.expected_events.len();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while collected.0.lock().unwrap().len() < expected {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("every relayed event is delivered");
+    subscription.stop().await;
+    let events = collected.0.lock().unwrap().clone();
+    let delivered: Vec<(String, Uuid, String)> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e.tenant, t);
+            (
+                e.event_type.clone(),
+                e.payload["id"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .expect("the payload names the target"),
+                e.payload["actor"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(delivered, trail.expected_events);
+    assert_eq!(
+        events.iter().map(|e| e.id).collect::<HashSet<_>>().len(),
+        events.len(),
+        "event ids are unique"
+    );
+}
+
+// ------------------------------------------------------------------ tenant isolation
+
+async fn tenants_never_see_or_touch_each_others_rows(store: &dyn MembershipStore) {
+    let a = seed_tenant(store, "alpha").await;
+    let b = seed_tenant(store, "beta").await;
+    let ta = a.id();
+    let tb = b.id();
+    let audit_a = all_audit(store, ta).await;
+    let audit_b = all_audit(store, tb).await;
+    let b_targets = b.target_ids();
+    assert!(!audit_a.is_empty() && !audit_b.is_empty());
+
+    // Reads by id: B's ids do not exist in A.
+    assert_eq!(
+        store
+            .get_organisations(ta, &[b.organisation.id])
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store.get_clusters(ta, &[b.cluster.id]).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .get_people(ta, &[b.lead.id, b.new_teacher.id])
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store.get_people(ta, &[a.lead.id, b.lead.id]).await.unwrap(),
+        vec![a.lead.clone()]
+    );
+    expect_not_found(
+        store
+            .person_by_email(ta, b.lead.contact.email.as_deref().unwrap())
+            .await,
+    );
+    expect_not_found(store.get_role_grant(ta, b.grant.id).await);
+    expect_not_found(store.get_consent(ta, b.consent.id).await);
+    assert_eq!(
+        store
+            .consented(ta, SHARE_CONTACT_PURPOSE, &[b.lead.id, a.lead.id])
+            .await
+            .unwrap(),
+        HashSet::from([a.lead.id])
+    );
+    assert_eq!(store.get_tenant(ta).await.unwrap(), a.tenant);
+
+    // Unfiltered lists: exactly A's rows.
+    let first = Page::first(50);
+    assert_eq!(
+        store
+            .list_organisations(ta, &OrganisationFilter::default(), first)
+            .await
+            .unwrap()
+            .0,
+        vec![a.organisation.clone()]
+    );
+    assert_eq!(
+        store
+            .list_clusters(ta, &ClusterFilter::default(), first)
+            .await
+            .unwrap()
+            .0,
+        vec![a.cluster.clone()]
+    );
+    assert_eq!(
+        ids(&all_people(store, ta).await, |p| p.id),
+        sorted([a.lead.id, a.new_teacher.id])
+    );
+    let every_grant = RoleGrantFilter {
+        include_revoked: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_role_grants(ta, &every_grant, first)
+            .await
+            .unwrap()
+            .0,
+        vec![a.grant.clone()]
+    );
+    assert_eq!(
+        store.list_mentorships(ta, None, first).await.unwrap().0,
+        vec![a.mentorship.clone()]
+    );
+    assert_eq!(
+        store.list_panels(ta, first).await.unwrap().0,
+        vec![a.panel.clone()]
+    );
+    let every_consent = ConsentFilter {
+        include_withdrawn: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_consents(ta, &every_consent, first)
+            .await
+            .unwrap()
+            .0,
+        vec![a.consent.clone()]
+    );
+    let every_opt_out = OptOutFilter {
+        include_withdrawn: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_opt_outs(ta, &every_opt_out, first)
+            .await
+            .unwrap()
+            .0,
+        vec![a.opt_out.clone()]
+    );
+    assert!(
+        audit_a.iter().all(|r| !b_targets.contains(&r.target_id)),
+        "A's audit log names none of B's rows"
+    );
+
+    // Lists filtered by B's ids: empty.
+    assert_eq!(
+        store
+            .list_clusters(
+                ta,
+                &ClusterFilter {
+                    organisation_id: Some(b.organisation.id)
+                },
+                first
+            )
+            .await
+            .unwrap()
+            .0,
+        vec![]
+    );
+    for filter in [
+        PersonFilter {
+            organisation_id: Some(b.organisation.id),
+            ..Default::default()
+        },
+        PersonFilter {
+            cluster_id: Some(b.cluster.id),
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(
+            store.list_people(ta, &filter, first).await.unwrap().0,
+            vec![],
+            "{filter:?}"
+        );
+    }
+    for filter in [
+        RoleGrantFilter {
+            person_id: Some(b.lead.id),
+            include_revoked: true,
+            ..Default::default()
+        },
+        RoleGrantFilter {
+            cluster_id: Some(b.cluster.id),
+            include_revoked: true,
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(
+            store.list_role_grants(ta, &filter, first).await.unwrap().0,
+            vec![],
+            "{filter:?}"
+        );
+    }
+    assert_eq!(
+        store
+            .list_mentorships(ta, Some(b.lead.id), first)
+            .await
+            .unwrap()
+            .0,
+        vec![]
+    );
+    assert_eq!(
+        store
+            .list_consents(
+                ta,
+                &ConsentFilter {
+                    subject: Some(ConsentSubject::Person(b.lead.id)),
+                    include_withdrawn: true
+                },
+                first
+            )
+            .await
+            .unwrap()
+            .0,
+        vec![]
+    );
+    assert_eq!(
+        store
+            .list_opt_outs(
+                ta,
+                &OptOutFilter {
+                    organisation_id: Some(b.organisation.id),
+                    include_withdrawn: true
+                },
+                first
+            )
+            .await
+            .unwrap()
+            .0,
+        vec![]
+    );
+    for target in &b_targets {
+        assert_eq!(
+            store.list_audit(ta, Some(target), first).await.unwrap().0,
+            vec![],
+            "audit of {target}"
+        );
+    }
+
+    // Writes naming B's rows: not found, or refused as a reference.
+    expect_not_found(
+        store
+            .update_organisation(
+                ta,
+                ACTOR,
+                b.organisation.id,
+                OrganisationPatch {
+                    name: Some("Taken".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+    );
+    expect_not_found(
+        store
+            .update_cluster(
+                ta,
+                ACTOR,
+                b.cluster.id,
+                ClusterPatch {
+                    name: Some("Taken".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+    );
+    expect_not_found(
+        store
+            .set_cluster_centre(ta, ACTOR, b.cluster.id, a.organisation.id, true)
+            .await,
+    );
+    expect_not_found(
+        store
+            .set_cluster_centre(ta, ACTOR, b.cluster.id, b.organisation.id, false)
+            .await,
+    );
+    expect_invalid(
+        store
+            .set_cluster_centre(ta, ACTOR, a.cluster.id, b.organisation.id, true)
+            .await,
+        &["organisation_id"],
+    );
+    expect_invalid(
+        store
+            .update_cluster(
+                ta,
+                ACTOR,
+                a.cluster.id,
+                ClusterPatch {
+                    lead_person_id: Some(Some(b.lead.id)),
+                    ..Default::default()
+                },
+            )
+            .await,
+        &["lead_person_id"],
+    );
+    expect_invalid(
+        store
+            .create_cluster(
+                ta,
+                ACTOR,
+                new_cluster("Stolen", None, &[a.organisation.id, b.organisation.id]),
+            )
+            .await,
+        &["centre_ids[1]"],
+    );
+    expect_invalid(
+        store
+            .create_cluster(ta, ACTOR, new_cluster("Stolen", Some(b.lead.id), &[]))
+            .await,
+        &["lead_person_id"],
+    );
+    expect_not_found(
+        store
+            .update_person(
+                ta,
+                ACTOR,
+                b.lead.id,
+                PersonPatch {
+                    given_name: Some("Taken".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+    );
+    expect_invalid(
+        store
+            .update_person(
+                ta,
+                ACTOR,
+                a.lead.id,
+                PersonPatch {
+                    organisation_id: Some(Some(b.organisation.id)),
+                    ..Default::default()
+                },
+            )
+            .await,
+        &["organisation_id"],
+    );
+    expect_invalid(
+        store
+            .create_person(
+                ta,
+                ACTOR,
+                new_person("Spy", "Ware", None, Some(b.organisation.id)),
+            )
+            .await,
+        &["organisation_id"],
+    );
+    expect_invalid(
+        store
+            .grant_role(ta, ACTOR, b.lead.id, Role::Teacher, None)
+            .await,
+        &["person_id"],
+    );
+    expect_invalid(
+        store
+            .grant_role(ta, ACTOR, a.lead.id, Role::Teacher, Some(b.cluster.id))
+            .await,
+        &["cluster_id"],
+    );
+    expect_not_found(store.revoke_role(ta, ACTOR, b.grant.id).await);
+    expect_invalid(
+        store
+            .create_mentorship(
+                ta,
+                ACTOR,
+                NewMentorship {
+                    mentor_id: a.lead.id,
+                    new_teacher_id: b.new_teacher.id,
+                    starts_on: date("2026-09-01"),
+                    planned_end_on: date("2028-09-01"),
+                },
+            )
+            .await,
+        &["new_teacher_id"],
+    );
+    expect_not_found(
+        store
+            .end_mentorship(ta, ACTOR, b.mentorship.id, date("2027-01-01"))
+            .await,
+    );
+    expect_not_found(
+        store
+            .set_panel_member(ta, ACTOR, b.panel.id, a.lead.id, Some(Constituency::Family))
+            .await,
+    );
+    expect_not_found(
+        store
+            .set_panel_member(ta, ACTOR, b.panel.id, b.new_teacher.id, None)
+            .await,
+    );
+    expect_invalid(
+        store
+            .set_panel_member(ta, ACTOR, a.panel.id, b.lead.id, Some(Constituency::Family))
+            .await,
+        &["person_id"],
+    );
+    expect_invalid(
+        store
+            .record_consent(
+                ta,
+                NewConsent {
+                    subject: ConsentSubject::Person(b.lead.id),
+                    purpose: SHARE_CONTACT_PURPOSE.into(),
+                    purpose_version: 1,
+                    recorded_by: ACTOR.into(),
+                    by_proxy: true,
+                    remark: "form".into(),
+                },
+            )
+            .await,
+        &["subject.person_id"],
+    );
+    expect_invalid(
+        store
+            .record_consent(
+                ta,
+                NewConsent {
+                    subject: ConsentSubject::Organisation(b.organisation.id),
+                    purpose: SHARE_CONTACT_PURPOSE.into(),
+                    purpose_version: 1,
+                    recorded_by: ACTOR.into(),
+                    by_proxy: true,
+                    remark: "form".into(),
+                },
+            )
+            .await,
+        &["subject.organisation_id"],
+    );
+    expect_not_found(
+        store
+            .withdraw_consent(ta, ACTOR, b.consent.id, "taken")
+            .await,
+    );
+    expect_invalid(
+        store
+            .record_opt_out(
+                ta,
+                ACTOR,
+                NewResearchOptOut {
+                    student_ref: "S-X".into(),
+                    organisation_id: b.organisation.id,
+                    recorded_for: "Parent".into(),
+                },
+            )
+            .await,
+        &["organisation_id"],
+    );
+    expect_not_found(store.withdraw_opt_out(ta, ACTOR, b.opt_out.id).await);
+
+    // Nothing was written in either tenant, and B's rows are as seeded.
+    assert_eq!(all_audit(store, ta).await, audit_a);
+    assert_eq!(all_audit(store, tb).await, audit_b);
+    assert_eq!(
+        store
+            .list_clusters(ta, &ClusterFilter::default(), first)
+            .await
+            .unwrap()
+            .0,
+        vec![a.cluster.clone()]
+    );
+    assert_eq!(store.get_tenant(tb).await.unwrap(), b.tenant);
+    assert_eq!(
+        store
+            .get_organisations(tb, &[b.organisation.id])
+            .await
+            .unwrap(),
+        vec![b.organisation.clone()]
+    );
+    assert_eq!(
+        store.get_clusters(tb, &[b.cluster.id]).await.unwrap(),
+        vec![b.cluster.clone()]
+    );
+    let mut b_people = vec![b.lead.clone(), b.new_teacher.clone()];
+    b_people.sort_by_key(|p| p.id);
+    assert_eq!(
+        store
+            .get_people(tb, &[b.lead.id, b.new_teacher.id])
+            .await
+            .unwrap(),
+        b_people
+    );
+    assert_eq!(store.get_role_grant(tb, b.grant.id).await.unwrap(), b.grant);
+    assert_eq!(
+        store.list_mentorships(tb, None, first).await.unwrap().0,
+        vec![b.mentorship.clone()]
+    );
+    assert_eq!(
+        store.list_panels(tb, first).await.unwrap().0,
+        vec![b.panel.clone()]
+    );
+    assert_eq!(
+        store.get_consent(tb, b.consent.id).await.unwrap(),
+        b.consent
+    );
+    assert_eq!(
+        store
+            .list_opt_outs(tb, &every_opt_out, first)
+            .await
+            .unwrap()
+            .0,
+        vec![b.opt_out.clone()]
+    );
+}

@@ -1,0 +1,14 @@
+//! The PostgreSQL store (production). Connects as `scheduling_app`; row-level
+//! security on every table is the second wall behind the `WHERE tenant_id`
+//! of each statement in `sql.rs`.
+
+use sqlx::{PgPool, Postgres};
+
+pub type Db = Postgres;
+pub type Pool = PgPool;
+
+/// Row lock for read-modify-write decisions (seats, bookings). NO KEY:
+/// foreign-key checks of other transactions never queue behind it.
+pub const FOR_UPDATE: &str = " FOR NO KEY UPDATE";
+
+include!("sql.rs");
