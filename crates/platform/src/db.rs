@@ -186,8 +186,10 @@ pub async fn migrate_postgres(owner_url: &str, schema: &str, migrator: &Migrator
     let mut conn = owner.acquire().await?;
     // Roles are cluster-wide: migrations of other databases on the same
     // server (the tests run many at once) can collide on them with "tuple
-    // concurrently updated" or a duplicate role. Advisory locks are per
-    // database and cannot serialise that, so retry a few times instead.
+    // concurrently updated", a duplicate role (42710) or, when two CREATE
+    // ROLEs race past the existence check, a unique violation on
+    // pg_authid (23505). Advisory locks are per database and cannot
+    // serialise that, so retry a few times instead.
     let mut attempt = 0;
     let result = loop {
         attempt += 1;
@@ -196,7 +198,7 @@ pub async fn migrate_postgres(owner_url: &str, schema: &str, migrator: &Migrator
             Err(sqlx::Error::Database(e))
                 if attempt < 10
                     && (e.message().contains("concurrently")
-                        || e.code().as_deref() == Some("42710")) =>
+                        || matches!(e.code().as_deref(), Some("42710" | "23505"))) =>
             {
                 tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
             }

@@ -393,6 +393,7 @@ async fn an_email_has_both_parts_one_click_unsubscribe_and_newsletters_honour_it
 
 /// The body of the MIME part with this content type, transfer-decoded
 /// (7bit, quoted-printable or base64: whatever lettre chose).
+/// The wire's CRLF line ends are read back as `\n`.
 fn part(mail: &Received, content_type: &str) -> String {
     let start = mail
         .data
@@ -400,13 +401,20 @@ fn part(mail: &Received, content_type: &str) -> String {
         .unwrap_or_else(|| panic!("a {content_type} part: {}", mail.data));
     let rest = &mail.data[start..];
     let (head, body) = rest.split_once("\r\n\r\n").expect("part headers");
-    let body = body.split("\r\n--").next().unwrap_or_default();
+    // The part ends at the next boundary line (not at the text's own `--`).
+    let boundary = mail
+        .data
+        .split_once("boundary=\"")
+        .and_then(|(_, b)| b.split_once('"'))
+        .map(|(b, _)| format!("\r\n--{b}"))
+        .expect("a multipart boundary");
+    let body = body.split(boundary.as_str()).next().unwrap_or_default();
     let encoding = head
         .lines()
         .find_map(|l| l.strip_prefix("Content-Transfer-Encoding:"))
         .map(|e| e.trim().to_ascii_lowercase())
         .unwrap_or_default();
-    match encoding.as_str() {
+    let decoded = match encoding.as_str() {
         "base64" => {
             use base64::Engine;
             let compact: String = body.split_whitespace().collect();
@@ -438,7 +446,8 @@ fn part(mail: &Received, content_type: &str) -> String {
             String::from_utf8(out).expect("UTF-8")
         }
         _ => body.to_string(),
-    }
+    };
+    decoded.replace("\r\n", "\n")
 }
 
 #[tokio::test]
@@ -482,7 +491,7 @@ async fn a_tenant_templates_html_is_the_emails_html_part_with_variables_escaped(
             "the template's HTML with the title escaped: {html}"
         );
         assert!(
-            html.contains(r#"<div class="tenant-body">First paragraph.\n\nSecond paragraph.</div>"#),
+            html.contains("<div class=\"tenant-body\">First paragraph.\n\nSecond paragraph.</div>"),
             "{html}"
         );
         // The link made absolute (minijinja escapes `/` in HTML too).
