@@ -17,6 +17,14 @@
 //! ([`retry_outcome`]: base 30 s, doubling, capped at 1 h), until the
 //! eighth attempt fails; `Failed` at once on a permanent (5xx) answer or a
 //! malformed address. The in-app copy never waits for any of this.
+//!
+//! A round never outlives its lease: e-mails start only in the first half of
+//! it (later ones are left alone, to be claimed again when the lease ends)
+//! and a send still running at three quarters is cut off and counts as a
+//! transient failure, leaving the last quarter to record outcomes. So another worker
+//! never takes a delivery whose SMTP conversation is still going on, even
+//! against a server that stalls (lettre's own timeout is per command, so a
+//! conversation can take several of them).
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -29,7 +37,7 @@ use futures::StreamExt;
 use lettre::message::Mailbox;
 use platform::{auth::TenantId, error::Result};
 use rand::Rng;
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::{sync::watch, task::JoinHandle, time::Instant};
 use uuid::Uuid;
 
 use crate::{
@@ -105,6 +113,31 @@ pub fn retry_outcome(
     }
 }
 
+/// When a round may send: sends start in the first half of its lease and
+/// end by three quarters of it (see the module doc).
+#[derive(Debug, Clone, Copy)]
+pub struct SendWindow {
+    /// No send runs past this.
+    pub ends: Instant,
+    /// No send starts after this.
+    pub last_start: Instant,
+}
+
+impl SendWindow {
+    pub fn of(claimed: Instant, lease: Duration) -> Self {
+        Self {
+            ends: claimed + lease * 3 / 4,
+            last_start: claimed + lease / 2,
+        }
+    }
+
+    /// How long a send starting `now` may take; `None` when it is too late
+    /// to start one.
+    pub fn budget(&self, now: Instant) -> Option<Duration> {
+        (now <= self.last_start).then(|| self.ends - now)
+    }
+}
+
 /// What the worker needs. Cheap to clone.
 #[derive(Clone)]
 pub struct Courier {
@@ -144,6 +177,7 @@ impl Courier {
     /// were claimed.
     pub async fn run_once(&self) -> Result<usize> {
         let now = Utc::now();
+        let started = Instant::now();
         let lease = chrono::Duration::from_std(self.options.lease)
             .unwrap_or_else(|_| chrono::Duration::seconds(60));
         let claimed = self
@@ -190,6 +224,7 @@ impl Courier {
         if jobs.is_empty() {
             return Ok(n);
         }
+        let window = SendWindow::of(started, self.options.lease);
         let names = self.names(&jobs).await;
         futures::stream::iter(jobs)
             .for_each_concurrent(self.options.concurrency.max(1), |job| {
@@ -197,7 +232,7 @@ impl Courier {
                     .get(&(job.tenant, job.person))
                     .cloned()
                     .unwrap_or_default();
-                async move { self.send(job, name).await }
+                async move { self.send(job, name, window).await }
             })
             .await;
         Ok(n)
@@ -255,9 +290,22 @@ impl Courier {
         Ok(links)
     }
 
-    async fn send(&self, job: Job, name: String) {
+    async fn send(&self, job: Job, name: String, window: SendWindow) {
+        let Some(budget) = window.budget(Instant::now()) else {
+            // Too late in the lease to start: claimed again when it ends.
+            tracing::debug!(tenant = %job.tenant, delivery = %job.items[0].0.id,
+                "e-mail left for the next lease");
+            return;
+        };
+        let result = tokio::time::timeout(budget, self.attempt(&job, name))
+            .await
+            .unwrap_or_else(|_| {
+                Err(SendError::Transient(
+                    "the SMTP conversation outlasted the delivery lease".into(),
+                ))
+            });
         let now = Utc::now();
-        let outcome = match self.attempt(&job, name).await {
+        let outcome = match result {
             Ok(()) => Outcome::Sent,
             Err(error) => {
                 let attempts = job.items.iter().map(|(d, _)| d.attempts).max().unwrap_or(0);
@@ -366,6 +414,19 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sends_start_in_the_first_half_of_the_lease_and_end_by_three_quarters() {
+        let claimed = Instant::now();
+        let w = SendWindow::of(claimed, Duration::from_secs(60));
+        assert_eq!(w.budget(claimed), Some(Duration::from_secs(45)));
+        assert_eq!(
+            w.budget(claimed + Duration::from_secs(30)),
+            Some(Duration::from_secs(15)),
+            "the last start still ends by three quarters"
+        );
+        assert_eq!(w.budget(claimed + Duration::from_secs(31)), None);
+    }
 
     #[test]
     fn retries_back_off_exponentially_with_full_jitter_until_the_last_attempt() {

@@ -10,7 +10,8 @@
 //! person out; a stable `Message-ID` per delivery; retries with back-off
 //! after `451`s ending in `Sent`; a permanent `550` ending in `Failed` at
 //! once; the in-app copy stored while the e-mail still fails; a digest of
-//! several messages as one e-mail.
+//! several messages as one e-mail; a server that stops answering costs an
+//! attempt, not a second copy.
 
 mod runtime_support;
 
@@ -76,6 +77,10 @@ struct SinkState {
     refused: AtomicUsize,
     /// Recipients containing this are refused with `550`.
     reject: Mutex<Vec<String>>,
+    /// Never answer a message's data (a hung server); the message is not
+    /// taken. Conversations that stalled so far:
+    stall: std::sync::atomic::AtomicBool,
+    stalled: AtomicUsize,
 }
 
 struct Sink {
@@ -185,6 +190,12 @@ async fn conversation(socket: tokio::net::TcpStream, state: Arc<SinkState>) {
                     // Dot-unstuffing.
                     let content = line.strip_prefix('.').unwrap_or(&line);
                     data.push_str(content);
+                }
+                if state.stall.load(Ordering::SeqCst) {
+                    state.stalled.fetch_add(1, Ordering::SeqCst);
+                    // Silent until the client gives up and hangs up.
+                    let _ = lines.read_line(&mut line).await;
+                    return;
                 }
                 let fail = state
                     .fail_next
@@ -685,4 +696,57 @@ fn ok<T: std::fmt::Debug>(result: Result<tonic::Response<T>, tonic::Status>) -> 
         Ok(r) => r.into_inner(),
         Err(status) => panic!("expected success, got {status:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_stalled_smtp_server_costs_an_attempt_within_the_lease_and_the_mail_goes_once() {
+    bounded(async {
+        let sink = Sink::start().await;
+        sink.state.stall.store(true, Ordering::SeqCst);
+        let mut workers = fast_workers();
+        // Far shorter than lettre's 30 s per-command timeout: without the
+        // worker's own bound the stalled send would outlive its lease and
+        // another worker could send the same e-mail meanwhile.
+        workers.delivery.lease = Duration::from_secs(2);
+        let app = spawn_stack(StackOptions {
+            mailer: Mailer::smtp(&sink.url()).expect("SMTP mailer"),
+            workers,
+            redis_url: testkit::redis_url(),
+            cleanup: None,
+        })
+        .await;
+        let s = seed(&app.membership, "stall", 1).await;
+        ok(app
+            .admin(&s)
+            .notify(notify(
+                "stall-1",
+                &[s.teachers[0]],
+                pb::Category::Invitations,
+                "Stalled",
+            ))
+            .await);
+
+        // The hung conversation is cut off inside the lease and recorded as
+        // a transient failure, to be retried.
+        let stalled = eventually(wait(), "the stalled attempt's outcome", || async {
+            app.deliveries(s.id).await.into_iter().find(|d| {
+                d.channel == Channel::Email
+                    && d.last_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("outlasted the delivery lease"))
+            })
+        })
+        .await;
+        assert_eq!(stalled.status, DeliveryStatus::Queued);
+        assert!(stalled.attempts >= 1);
+        assert!(sink.state.stalled.load(Ordering::SeqCst) >= 1);
+
+        // The server recovers: the e-mail arrives exactly once.
+        sink.state.stall.store(false, Ordering::SeqCst);
+        let sent = email_delivery(&app, &s, s.teachers[0], DeliveryStatus::Sent).await;
+        assert!(sent.attempts >= 2, "{sent:?}");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(sink.to(&address("Teacher0", "stall")).len(), 1);
+    })
+    .await
 }
