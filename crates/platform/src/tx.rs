@@ -16,10 +16,15 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Postgres, Sqlite, Transaction, types::Json};
+use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction, types::Json};
 use uuid::Uuid;
 
 use crate::{auth::TenantId, error::Result, events::EventEnvelope};
+
+/// Rows per multi-row INSERT of [`TenantTxExt::audit_all`] and
+/// [`TenantTxExt::emit_all`] (nine parameters a row at most: well under
+/// both backends' parameter limits).
+const ROWS_PER_INSERT: usize = 1_000;
 
 /// One audited mutation.
 #[derive(Debug, Clone)]
@@ -41,6 +46,11 @@ pub struct AuditEntry {
 pub trait TenantTxExt {
     async fn audit(&mut self, entry: &AuditEntry) -> Result<()>;
     async fn emit(&mut self, event: &EventEnvelope) -> Result<()>;
+    /// Many audit records in few statements (bulk work such as an import),
+    /// in the order given.
+    async fn audit_all(&mut self, entries: &[AuditEntry]) -> Result<()>;
+    /// Many events in few statements, in the order given.
+    async fn emit_all(&mut self, events: &[EventEnvelope]) -> Result<()>;
     /// Records that `consumer` handles `event` in this transaction. `false`
     /// means it was handled before: skip the work (and commit nothing new).
     async fn first_delivery(&mut self, consumer: &str, event: &EventEnvelope) -> Result<bool>;
@@ -51,37 +61,50 @@ macro_rules! impl_tenant_tx_ext {
         #[async_trait]
         impl TenantTxExt for Transaction<'static, $db> {
             async fn audit(&mut self, e: &AuditEntry) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO audit_log \
-                     (tenant_id, id, actor, action, target_kind, target_id, at, before, after) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(e.tenant.0)
-                .bind(Uuid::now_v7())
-                .bind(&e.actor)
-                .bind(&e.action)
-                .bind(&e.target_kind)
-                .bind(&e.target_id)
-                .bind(e.at)
-                .bind(e.before.as_ref().map(Json))
-                .bind(e.after.as_ref().map(Json))
-                .execute(&mut **self)
-                .await?;
-                Ok(())
+                self.audit_all(std::slice::from_ref(e)).await
             }
 
             async fn emit(&mut self, ev: &EventEnvelope) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO outbox (tenant_id, id, event_type, occurred_at, payload) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(ev.tenant.0)
-                .bind(ev.id)
-                .bind(&ev.event_type)
-                .bind(ev.occurred_at)
-                .bind(Json(&ev.payload))
-                .execute(&mut **self)
-                .await?;
+                self.emit_all(std::slice::from_ref(ev)).await
+            }
+
+            async fn audit_all(&mut self, entries: &[AuditEntry]) -> Result<()> {
+                for chunk in entries.chunks(ROWS_PER_INSERT) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "INSERT INTO audit_log \
+                         (tenant_id, id, actor, action, target_kind, target_id, at, before, after) ",
+                    );
+                    // Ids in order: the log reads back in the order written.
+                    q.push_values(chunk, |mut b, e| {
+                        b.push_bind(e.tenant.0)
+                            .push_bind(Uuid::now_v7())
+                            .push_bind(&e.actor)
+                            .push_bind(&e.action)
+                            .push_bind(&e.target_kind)
+                            .push_bind(&e.target_id)
+                            .push_bind(e.at)
+                            .push_bind(e.before.as_ref().map(Json))
+                            .push_bind(e.after.as_ref().map(Json));
+                    });
+                    q.build().execute(&mut **self).await?;
+                }
+                Ok(())
+            }
+
+            async fn emit_all(&mut self, events: &[EventEnvelope]) -> Result<()> {
+                for chunk in events.chunks(ROWS_PER_INSERT) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "INSERT INTO outbox (tenant_id, id, event_type, occurred_at, payload) ",
+                    );
+                    q.push_values(chunk, |mut b, ev| {
+                        b.push_bind(ev.tenant.0)
+                            .push_bind(ev.id)
+                            .push_bind(&ev.event_type)
+                            .push_bind(ev.occurred_at)
+                            .push_bind(Json(&ev.payload));
+                    });
+                    q.build().execute(&mut **self).await?;
+                }
                 Ok(())
             }
 

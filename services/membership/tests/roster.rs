@@ -294,6 +294,45 @@ async fn apply_creates_and_a_second_apply_changes_nothing(store: &dyn Membership
         by_import.iter().filter(|a| **a == "role.granted").count(),
         6
     );
+    // Each person.created record holds the person exactly as stored, and
+    // each is followed by that person's grant (the bulk path builds both in
+    // memory and writes them together).
+    let people = all_people(store, t).await;
+    let created: Vec<&AuditRecord> = audit
+        .iter()
+        .filter(|a| a.actor == actor && a.action == "person.created")
+        .collect();
+    for record in &created {
+        let stored = people
+            .iter()
+            .find(|p| p.id.to_string() == record.target_id)
+            .expect("the audited person is stored");
+        assert_eq!(
+            record.after.as_ref(),
+            Some(&serde_json::to_value(stored).unwrap()),
+            "audit and row agree"
+        );
+    }
+    let grants = all_grants(store, t).await;
+    for pair in audit
+        .iter()
+        .filter(|a| a.actor == actor && a.action != "organisation.created")
+        .collect::<Vec<_>>()
+        .windows(2)
+    {
+        if pair[1].action == "role.granted" {
+            let grant = grants
+                .iter()
+                .find(|g| g.id.to_string() == pair[1].target_id)
+                .expect("the audited grant is stored");
+            assert_eq!(
+                pair[1].after.as_ref(),
+                Some(&serde_json::to_value(grant).unwrap())
+            );
+            assert_eq!(pair[0].action, "person.created");
+            assert_eq!(pair[0].target_id, grant.person_id.to_string());
+        }
+    }
     let job = store.get_import_job(t, summary.id).await.unwrap();
     assert_eq!(
         (

@@ -7,4 +7,11 @@ use sqlx::{PgPool, Postgres};
 pub type Db = Postgres;
 pub type Pool = PgPool;
 
+/// Run first in a roster batch's transaction. Its lookups (`IN` lists of
+/// hundreds of external ids and e-mails) are prepared statements; a generic
+/// plan made while a tenant's tables were small (or before autovacuum
+/// analysed them) scans the whole table for each batch, so the import grew
+/// quadratic. Custom plans look at the current size every time.
+pub const BULK_TX_SETUP: &[&str] = &["SET LOCAL plan_cache_mode = force_custom_plan"];
+
 include!("sql.rs");

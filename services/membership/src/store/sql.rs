@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use platform::{
     auth::{Role, TenantId},
     db::TenantPool,
@@ -32,6 +32,36 @@ use crate::{
 /// transactions: `platform::db::TenantStore`).
 pub type Store = platform::db::TenantStore<Pool>;
 
+/// The audit record and the domain event of one mutation.
+fn audit_and_event<T: Serialize>(
+    t: TenantId,
+    actor: &str,
+    action: &str,
+    target_id: Uuid,
+    before: Option<&T>,
+    after: Option<&T>,
+) -> (AuditEntry, EventEnvelope) {
+    let to_json = |v: Option<&T>| v.map(|v| serde_json::to_value(v).unwrap_or_default());
+    let (before, after) = (to_json(before), to_json(after));
+    let target_kind = action.split('.').next().unwrap_or(action).to_string();
+    let event = EventEnvelope::new(
+        t,
+        format!("membership.{action}"),
+        serde_json::json!({ "id": target_id, "actor": actor, "after": after }),
+    );
+    let audit = AuditEntry {
+        tenant: t,
+        actor: actor.to_string(),
+        action: action.to_string(),
+        target_kind,
+        target_id: target_id.to_string(),
+        at: Utc::now(),
+        before,
+        after,
+    };
+    (audit, event)
+}
+
 /// Writes the audit record and the domain event of one mutation.
 async fn record<T: Serialize + Sync>(
     tx: &mut Transaction<'static, Db>,
@@ -42,26 +72,38 @@ async fn record<T: Serialize + Sync>(
     before: Option<&T>,
     after: Option<&T>,
 ) -> Result<()> {
-    let to_json = |v: Option<&T>| v.map(|v| serde_json::to_value(v).unwrap_or_default());
-    let (before, after) = (to_json(before), to_json(after));
-    let target_kind = action.split('.').next().unwrap_or(action).to_string();
-    tx.audit(&AuditEntry {
-        tenant: t,
-        actor: actor.to_string(),
-        action: action.to_string(),
-        target_kind,
-        target_id: target_id.to_string(),
-        at: Utc::now(),
-        before,
-        after: after.clone(),
-    })
-    .await?;
-    tx.emit(&EventEnvelope::new(
-        t,
-        format!("membership.{action}"),
-        serde_json::json!({ "id": target_id, "actor": actor, "after": after }),
-    ))
-    .await
+    let (audit, event) = audit_and_event(t, actor, action, target_id, before, after);
+    tx.audit(&audit).await?;
+    tx.emit(&event).await
+}
+
+/// The audit records and events of a bulk change (a roster batch), kept in
+/// order and written together by [`Records::write`].
+#[derive(Default)]
+struct Records {
+    audits: Vec<AuditEntry>,
+    events: Vec<EventEnvelope>,
+}
+
+impl Records {
+    fn push<T: Serialize>(
+        &mut self,
+        t: TenantId,
+        actor: &str,
+        action: &str,
+        target_id: Uuid,
+        before: Option<&T>,
+        after: Option<&T>,
+    ) {
+        let (audit, event) = audit_and_event(t, actor, action, target_id, before, after);
+        self.audits.push(audit);
+        self.events.push(event);
+    }
+
+    async fn write(self, tx: &mut Transaction<'static, Db>) -> Result<()> {
+        tx.audit_all(&self.audits).await?;
+        tx.emit_all(&self.events).await
+    }
 }
 
 /// `%text%` for a case-insensitive LIKE, with the wildcards of `text` escaped.
@@ -185,6 +227,10 @@ impl From<PersonRow> for Person {
         }
     }
 }
+
+/// Rows per multi-row INSERT of the bulk path (twelve parameters a row:
+/// well under both backends' parameter limits).
+const ROWS_PER_INSERT: usize = 1_000;
 
 const PERSON_COLUMNS: &str = "id, given_name, family_name, email, phone, address, \
      organisation_id, external_id, time_zone, active, created_at";
@@ -730,29 +776,88 @@ async fn tenant_roles_of(
 /// Grants `role` tenant-wide unless the person holds it; `true` when granted.
 async fn grant_if_missing(
     tx: &mut Transaction<'static, Db>,
+    records: &mut Records,
     t: TenantId,
     actor: &str,
     person: Uuid,
     role: Role,
 ) -> Result<bool> {
-    let id = Uuid::now_v7();
+    let grant = RoleGrant {
+        id: Uuid::now_v7(),
+        person_id: person,
+        role,
+        cluster_id: None,
+        granted_at: stored_instant(Utc::now()),
+        revoked_at: None,
+    };
     let inserted = sqlx::query(
         "INSERT INTO role_grants (tenant_id, id, person_id, role, cluster_id, granted_at) \
          VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT DO NOTHING",
     )
     .bind(t.0)
-    .bind(id)
+    .bind(grant.id)
     .bind(person)
     .bind(role.as_str())
-    .bind(Utc::now())
+    .bind(grant.granted_at)
     .execute(&mut **tx)
     .await?;
     if inserted.rows_affected() == 0 {
         return Ok(false);
     }
-    let grant = fetch_grant(tx, t, id).await?;
-    record(tx, t, actor, "role.granted", id, None, Some(&grant)).await?;
+    records.push(t, actor, "role.granted", grant.id, None, Some(&grant));
     Ok(true)
+}
+
+/// An instant as both backends store it (whole microseconds), so a row
+/// built in memory equals the row read back.
+fn stored_instant(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}
+
+/// Inserts people and the tenant-wide role grants of new people, many rows
+/// a statement (the roster import's bulk path).
+async fn insert_people(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    people: &[Person],
+    grants: &[RoleGrant],
+) -> Result<()> {
+    for chunk in people.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Db>::new(format!("INSERT INTO people (tenant_id, {PERSON_COLUMNS}) "));
+        q.push_values(chunk, |mut b, p| {
+            b.push_bind(t.0)
+                .push_bind(p.id)
+                .push_bind(&p.given_name)
+                .push_bind(&p.family_name)
+                .push_bind(&p.contact.email)
+                .push_bind(&p.contact.phone)
+                .push_bind(&p.contact.address)
+                .push_bind(p.organisation_id)
+                .push_bind(&p.external_id)
+                .push_bind(&p.time_zone)
+                .push_bind(p.active)
+                .push_bind(p.created_at);
+        });
+        q.build()
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| conflict_on(e, &[PERSON_EMAIL, PERSON_EXTERNAL_ID]))?;
+    }
+    for chunk in grants.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Db>::new(
+            "INSERT INTO role_grants (tenant_id, id, person_id, role, cluster_id, granted_at) ",
+        );
+        q.push_values(chunk, |mut b, g| {
+            b.push_bind(t.0)
+                .push_bind(g.id)
+                .push_bind(g.person_id)
+                .push_bind(g.role.as_str())
+                .push_bind(g.cluster_id)
+                .push_bind(g.granted_at);
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 fn roster_rejection(source: &RowRef, id: &str, reason: String) -> Rejection {
@@ -2030,6 +2135,9 @@ impl MembershipStore for Store {
         batch: &RosterBatch,
     ) -> Result<BatchOutcome> {
         let mut tx = self.tx(t).await?;
+        for statement in BULK_TX_SETUP {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
         let job = fetch_job(&mut tx, t, batch.job_id).await?;
         if job.status != JobStatus::Running {
             return Err(Error::FailedPrecondition(format!(
@@ -2107,6 +2215,8 @@ impl MembershipStore for Store {
         let mut email_owner = email_owners(&mut tx, t, &emails).await?;
         let ids: Vec<Uuid> = stored.values().map(|p| p.id).collect();
         let held = tenant_roles_of(&mut tx, t, &ids).await?;
+        let mut records = Records::default();
+        let (mut new_people, mut new_grants) = (Vec::new(), Vec::new());
         for up in &batch.people {
             let up = match checked_person(up) {
                 Ok(up) => up,
@@ -2143,35 +2253,41 @@ impl MembershipStore for Store {
             }
             match before {
                 None => {
-                    let row: PersonRow = sqlx::query_as(&format!(
-                        "INSERT INTO people (tenant_id, {PERSON_COLUMNS}) \
-                         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, NULL, $9, $10) \
-                         RETURNING {PERSON_COLUMNS}"
-                    ))
-                    .bind(t.0)
-                    .bind(Uuid::now_v7())
-                    .bind(&up.given_name)
-                    .bind(&up.family_name)
-                    .bind(&up.email)
-                    .bind(&up.phone)
-                    .bind(organisation)
-                    .bind(&up.external_id)
-                    .bind(up.active)
-                    .bind(Utc::now())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(|e| conflict_on(e, &[PERSON_EMAIL, PERSON_EXTERNAL_ID]))?;
-                    let person = Person::from(row);
-                    record(&mut tx, t, actor, "person.created", person.id, None, Some(&person)).await?;
+                    // Written together after the loop (see `insert_people`).
+                    let person = Person {
+                        id: Uuid::now_v7(),
+                        given_name: up.given_name.clone(),
+                        family_name: up.family_name.clone(),
+                        contact: Contact {
+                            email: up.email.clone(),
+                            phone: up.phone.clone(),
+                            address: None,
+                        },
+                        organisation_id: organisation,
+                        external_id: Some(up.external_id.clone()),
+                        time_zone: None,
+                        active: up.active,
+                        created_at: stored_instant(Utc::now()),
+                    };
+                    records.push(t, actor, "person.created", person.id, None, Some(&person));
                     if let Some(e) = &person.contact.email {
                         email_owner.insert(e.clone(), person.id);
                     }
                     out.people.created += 1;
-                    if let Some(role) = up.role
-                        && grant_if_missing(&mut tx, t, actor, person.id, role).await?
-                    {
+                    if let Some(role) = up.role {
+                        let grant = RoleGrant {
+                            id: Uuid::now_v7(),
+                            person_id: person.id,
+                            role,
+                            cluster_id: None,
+                            granted_at: person.created_at,
+                            revoked_at: None,
+                        };
+                        records.push(t, actor, "role.granted", grant.id, None, Some(&grant));
+                        new_grants.push(grant);
                         out.roles_granted += 1;
                     }
+                    new_people.push(person);
                 }
                 Some(before) => {
                     let wanted = merge_person(before, &up, organisation);
@@ -2183,7 +2299,7 @@ impl MembershipStore for Store {
                         } else {
                             "person.updated"
                         };
-                        record(&mut tx, t, actor, action, after.id, Some(before), Some(&after)).await?;
+                        records.push(t, actor, action, after.id, Some(before), Some(&after));
                         if before.contact.email != after.contact.email {
                             if let Some(old) = &before.contact.email {
                                 email_owner.remove(old);
@@ -2197,7 +2313,7 @@ impl MembershipStore for Store {
                     if let Some(role) = up.role
                         && !held.contains(&(before.id, role))
                     {
-                        granted = grant_if_missing(&mut tx, t, actor, before.id, role).await?;
+                        granted = grant_if_missing(&mut tx, &mut records, t, actor, before.id, role).await?;
                     }
                     out.roles_granted += u64::from(granted);
                     if before.active && !wanted.active {
@@ -2211,6 +2327,8 @@ impl MembershipStore for Store {
             }
         }
 
+        insert_people(&mut tx, t, &new_people, &new_grants).await?;
+
         // Deactivations.
         let wanted: Vec<&str> = batch.deactivations.iter().map(|d| d.external_id.as_str()).collect();
         let stored = people_by_external_id(&mut tx, t, &wanted).await?;
@@ -2218,12 +2336,14 @@ impl MembershipStore for Store {
             match stored.get(&d.external_id) {
                 Some(before) if before.active => {
                     let after = write_person(&mut tx, t, &Person { active: false, ..before.clone() }).await?;
-                    record(&mut tx, t, actor, "person.deactivated", after.id, Some(before), Some(&after)).await?;
+                    records.push(t, actor, "person.deactivated", after.id, Some(before), Some(&after));
                     out.people.deactivated += 1;
                 }
                 _ => out.people.unchanged += 1,
             }
         }
+
+        records.write(&mut tx).await?;
 
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let written = out.organisations.created + out.people.created;

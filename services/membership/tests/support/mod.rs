@@ -370,6 +370,14 @@ pub async fn all_audit(store: &dyn MembershipStore, t: TenantId) -> Vec<AuditRec
     all_pages(|page| store.list_audit(t, None, page)).await
 }
 
+pub async fn all_grants(store: &dyn MembershipStore, t: TenantId) -> Vec<RoleGrant> {
+    let filter = RoleGrantFilter {
+        include_revoked: true,
+        ..RoleGrantFilter::default()
+    };
+    all_pages(|page| store.list_role_grants(t, &filter, page)).await
+}
+
 pub async fn all_people(store: &dyn MembershipStore, t: TenantId) -> Vec<Person> {
     let filter = PersonFilter::default();
     all_pages(|page| store.list_people(t, &filter, page)).await
