@@ -1351,26 +1351,18 @@ impl MembershipStore for Store {
         if let Some(org) = new.organisation_id {
             require_organisation(&mut tx, t, org, "organisation_id").await?;
         }
-        let row: PersonRow = sqlx::query_as(&format!(
-            "INSERT INTO people (tenant_id, {PERSON_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {PERSON_COLUMNS}"
-        ))
-        .bind(t.0)
-        .bind(Uuid::now_v7())
-        .bind(&new.given_name)
-        .bind(&new.family_name)
-        .bind(&new.contact.email)
-        .bind(&new.contact.phone)
-        .bind(&new.contact.address)
-        .bind(new.organisation_id)
-        .bind(&new.external_id)
-        .bind(&new.time_zone)
-        .bind(true)
-        .bind(Utc::now())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| conflict_on(e, &[PERSON_EMAIL, PERSON_EXTERNAL_ID]))?;
-        let person = Person::from(row);
+        let person = Person {
+            id: Uuid::now_v7(),
+            given_name: new.given_name,
+            family_name: new.family_name,
+            contact: new.contact,
+            organisation_id: new.organisation_id,
+            external_id: new.external_id,
+            time_zone: new.time_zone,
+            active: true,
+            created_at: stored_instant(Utc::now()),
+        };
+        insert_people(&mut tx, t, std::slice::from_ref(&person), &[]).await?;
         record(&mut tx, t, actor, "person.created", person.id, None, Some(&person)).await?;
         self.commit(tx).await?;
         Ok(person)
