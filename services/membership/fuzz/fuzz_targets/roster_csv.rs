@@ -58,11 +58,17 @@ fuzz_target!(|data: &[u8]| {
             files[n as usize].1 = file;
             let set = files
                 .iter()
-                .fold(InMemory::default(), |set, (name, bytes)| set.with(name, *bytes));
+                .fold(InMemory::default(), |set, (name, bytes)| {
+                    set.with(name, *bytes)
+                });
             check(&oneroster::parse(&set, &LIMITS));
         }
         n => {
-            let mode = if n == 5 { FileMode::Bulk } else { FileMode::Delta };
+            let mode = if n == 5 {
+                FileMode::Bulk
+            } else {
+                FileMode::Delta
+            };
             let set = InMemory::default().with("people.csv", file);
             check(&people_csv::parse(&set, "people.csv", mode, &LIMITS));
         }
