@@ -526,12 +526,16 @@ impl pb::notifications_service_server::NotificationsService for NotificationsApi
     ) -> Result<Response<Self::WatchInboxStream>, Status> {
         let p = principal(&req)?;
         let person = me(&p, "watch an inbox").map_err(Error::into_status)?;
+        let cursor = watch::start(self.planner.store.as_ref(), p.tenant, person)
+            .await
+            .map_err(Error::into_status)?;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         tokio::spawn(watch::run(
             self.planner.store.clone(),
             self.planner.signal.clone(),
             p.tenant,
             person,
+            cursor,
             tx,
         ));
         let stream =

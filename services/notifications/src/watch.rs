@@ -67,7 +67,7 @@ fn id_millis(id: Uuid) -> u64 {
 }
 
 /// What one watcher has seen.
-struct Cursor {
+pub struct Cursor {
     /// Millisecond timestamp of the newest id sent (or present at the start).
     newest_ms: u64,
     /// Ids sent whose timestamp is within the lookback window.
@@ -110,39 +110,36 @@ async fn recent(
     Ok(out)
 }
 
-/// Streams `person`'s new notifications into `tx` until the receiver goes
-/// away. Items stored before the call are not sent.
+/// Where a watcher starts: after everything `person` has now. Taken before
+/// the watch is answered, so an item stored once the caller holds the stream
+/// is always streamed (taken later, a quick first item could be mistaken for
+/// one that was there before).
+pub async fn start(store: &dyn NotificationsStore, t: TenantId, person: Uuid) -> Result<Cursor> {
+    let (items, _) = store
+        .list_inbox(t, person, false, true, Page::first(1))
+        .await?;
+    let newest = items.first().map_or(0, |n| id_millis(n.id));
+    let mut cursor = Cursor {
+        newest_ms: newest.max(id_millis(Uuid::now_v7()).saturating_sub(1)),
+        sent: HashSet::new(),
+    };
+    // What is there now counts as sent.
+    let present = recent(store, t, person, cursor.floor_ms()).await?;
+    cursor.sent.extend(present.into_iter().map(|n| n.id));
+    Ok(cursor)
+}
+
+/// Streams `person`'s notifications after `cursor` ([`start`]) into `tx`
+/// until the receiver goes away.
 pub async fn run(
     store: Arc<dyn NotificationsStore>,
     signal: InboxSignal,
     t: TenantId,
     person: Uuid,
+    mut cursor: Cursor,
     tx: mpsc::Sender<Result<Notification>>,
 ) {
     let mut wake = signal.subscribe();
-    // Start after what exists now.
-    let start = match store
-        .list_inbox(t, person, false, true, Page::first(1))
-        .await
-    {
-        Ok((items, _)) => items.first().map_or(0, |n| id_millis(n.id)),
-        Err(e) => {
-            let _ = tx.send(Err(e)).await;
-            return;
-        }
-    };
-    let mut cursor = Cursor {
-        newest_ms: start.max(id_millis(Uuid::now_v7()).saturating_sub(1)),
-        sent: HashSet::new(),
-    };
-    // What was there at the start counts as sent.
-    match recent(store.as_ref(), t, person, cursor.floor_ms()).await {
-        Ok(items) => cursor.sent.extend(items.into_iter().map(|n| n.id)),
-        Err(e) => {
-            let _ = tx.send(Err(e)).await;
-            return;
-        }
-    }
     loop {
         tokio::select! {
             _ = tx.closed() => return,
