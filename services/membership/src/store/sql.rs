@@ -32,36 +32,6 @@ use crate::{
 /// transactions: `platform::db::TenantStore`).
 pub type Store = platform::db::TenantStore<Pool>;
 
-/// The audit record and the domain event of one mutation.
-fn audit_and_event<T: Serialize>(
-    t: TenantId,
-    actor: &str,
-    action: &str,
-    target_id: Uuid,
-    before: Option<&T>,
-    after: Option<&T>,
-) -> (AuditEntry, EventEnvelope) {
-    let to_json = |v: Option<&T>| v.map(|v| serde_json::to_value(v).unwrap_or_default());
-    let (before, after) = (to_json(before), to_json(after));
-    let target_kind = action.split('.').next().unwrap_or(action).to_string();
-    let event = EventEnvelope::new(
-        t,
-        format!("membership.{action}"),
-        serde_json::json!({ "id": target_id, "actor": actor, "after": after }),
-    );
-    let audit = AuditEntry {
-        tenant: t,
-        actor: actor.to_string(),
-        action: action.to_string(),
-        target_kind,
-        target_id: target_id.to_string(),
-        at: Utc::now(),
-        before,
-        after,
-    };
-    (audit, event)
-}
-
 /// Writes the audit record and the domain event of one mutation.
 async fn record<T: Serialize + Sync>(
     tx: &mut Transaction<'static, Db>,
@@ -72,13 +42,14 @@ async fn record<T: Serialize + Sync>(
     before: Option<&T>,
     after: Option<&T>,
 ) -> Result<()> {
-    let (audit, event) = audit_and_event(t, actor, action, target_id, before, after);
-    tx.audit(&audit).await?;
-    tx.emit(&event).await
+    let mut records = Records::default();
+    records.push(t, actor, action, target_id, before, after);
+    records.write(tx).await
 }
 
-/// The audit records and events of a bulk change (a roster batch), kept in
-/// order and written together by [`Records::write`].
+/// Audit records and domain events of mutations, kept in order and written
+/// together by [`Records::write`]: one for a single mutation ([`record`]),
+/// a whole roster batch's in bulk.
 #[derive(Default)]
 struct Records {
     audits: Vec<AuditEntry>,
@@ -86,6 +57,7 @@ struct Records {
 }
 
 impl Records {
+    /// The audit record and the event of one mutation.
     fn push<T: Serialize>(
         &mut self,
         t: TenantId,
@@ -95,9 +67,24 @@ impl Records {
         before: Option<&T>,
         after: Option<&T>,
     ) {
-        let (audit, event) = audit_and_event(t, actor, action, target_id, before, after);
-        self.audits.push(audit);
-        self.events.push(event);
+        let to_json = |v: Option<&T>| v.map(|v| serde_json::to_value(v).unwrap_or_default());
+        let (before, after) = (to_json(before), to_json(after));
+        let target_kind = action.split('.').next().unwrap_or(action).to_string();
+        self.events.push(EventEnvelope::new(
+            t,
+            format!("membership.{action}"),
+            serde_json::json!({ "id": target_id, "actor": actor, "after": after }),
+        ));
+        self.audits.push(AuditEntry {
+            tenant: t,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target_kind,
+            target_id: target_id.to_string(),
+            at: Utc::now(),
+            before,
+            after,
+        });
     }
 
     async fn write(self, tx: &mut Transaction<'static, Db>) -> Result<()> {
