@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "collegium/membership/v1/membership.proto",
         "collegium/scheduling/v1/scheduling.proto",
         "collegium/notifications/v1/notifications.proto",
+        "collegium/scoring/v1/scoring.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

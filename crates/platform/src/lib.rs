@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod fields;
 pub mod grpc;
 pub mod page;
 pub mod telemetry;

@@ -27,6 +27,12 @@ pub mod notifications {
     }
 }
 
+pub mod scoring {
+    pub mod v1 {
+        tonic::include_proto!("collegium.scoring.v1");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every Collegium proto, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/collegium_descriptor.bin"));
