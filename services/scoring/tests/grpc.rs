@@ -1172,7 +1172,7 @@ async fn another_tenant_sees_and_changes_nothing() {
         let mut admin = app.admin(&b);
         let ids = |v: &[String]| pb::GetByIdsRequest { ids: v.to_vec() };
         assert!(
-            ok(admin.get_rubrics(ids(&[rubric.clone()])).await)
+            ok(admin.get_rubrics(ids(std::slice::from_ref(&rubric))).await)
                 .rubrics
                 .is_empty()
         );
@@ -1182,9 +1182,11 @@ async fn another_tenant_sees_and_changes_nothing() {
                 .is_empty()
         );
         assert!(
-            ok(admin.get_sessions(ids(&[session.clone()])).await)
-                .sessions
-                .is_empty()
+            ok(admin
+                .get_sessions(ids(std::slice::from_ref(&session)))
+                .await)
+            .sessions
+            .is_empty()
         );
         assert!(
             ok(admin.list_rubrics(pb::ListRubricsRequest::default()).await)
