@@ -13,7 +13,8 @@
 //!    lead time already;
 //! 2. **routing** — [`routing::route`] says what category, for whom, with
 //!    which template variables; RSVP routes get the event's details from
-//!    scheduling ([`routing::fill_event`]);
+//!    scheduling ([`routing::fill_event`]), a flagged scorer's lead gets the
+//!    scorer's name from membership ([`routing::fill_scorer_name`]);
 //! 3. **audience** — event participants are asked of scheduling (everyone
 //!    not declined; for reminders only those who accepted), people of
 //!    membership (active people only, with address and zone);
@@ -363,7 +364,22 @@ impl Planner {
         {
             routing::fill_event(&mut route.vars, &event_json(&e));
         }
-        let recipients = self.upstream.membership.people(&cred, &people).await?;
+        // A flagged scorer's name for their lead: asked in the same call as
+        // the recipients (a scorer who is no longer active stays unnamed).
+        let named = routing::scorer_to_name(&route.vars);
+        let mut wanted = people.clone();
+        if let Some(scorer) = named
+            && !wanted.contains(&scorer)
+        {
+            wanted.push(scorer);
+        }
+        let mut recipients = self.upstream.membership.people(&cred, &wanted).await?;
+        if let Some(scorer) = named {
+            if let Some(r) = recipients.iter().find(|r| r.person_id == scorer) {
+                routing::fill_scorer_name(&mut route.vars, &r.name);
+            }
+            recipients.retain(|r| people.contains(&r.person_id));
+        }
         let message = Message {
             category: route.category,
             critical: route.critical,

@@ -3,9 +3,10 @@
 //! PostgreSQL databases, scheduling's outbox relayed onto a real Redis bus,
 //! e-mail into a directory. The inbox (list, unread, mark, archive, live
 //! watch), preferences, cluster messages, direct triggers with idempotency
-//! keys, templates, the way from a scheduling invitation on the bus to one
-//! inbox item, reminders, dead letters, and tenant isolation of every RPC
-//! and of the live stream.
+//! keys, templates, the way from a scheduling invitation (or a scoring
+//! discrepancy) on the bus to one inbox item, a flagged scorer told to their
+//! lead only, reminders, dead letters, and tenant isolation of every RPC and
+//! of the live stream.
 
 mod runtime_support;
 
@@ -710,6 +711,146 @@ async fn a_scheduling_invitation_on_the_bus_reaches_the_invited_person_exactly_o
         })
         .await;
         assert_eq!(deliveries.len(), 2);
+    })
+    .await
+}
+
+fn scoring_event(t: TenantId, event_type: &str, payload: serde_json::Value) -> EventEnvelope {
+    EventEnvelope {
+        id: Uuid::now_v7(),
+        tenant: t,
+        event_type: event_type.into(),
+        occurred_at: chrono::Utc::now(),
+        payload,
+    }
+}
+
+/// `scoring.discrepancy.detected` as scoring's outbox writes it.
+fn discrepancy(t: TenantId, session: Uuid, lead: Uuid, reason: &str) -> EventEnvelope {
+    let portfolio = Uuid::now_v7();
+    let third = Uuid::now_v7();
+    scoring_event(
+        t,
+        "scoring.discrepancy.detected",
+        json!({
+            "id": portfolio, "actor": ACTOR,
+            "after": { "assignment_id": third, "reason": reason },
+            "session_id": session, "portfolio_id": portfolio, "lead_id": lead,
+            "assignment_id": third, "reason": reason,
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_scoring_discrepancy_on_the_bus_reaches_the_lead_exactly_once() {
+    bounded(async {
+        let app = stack().await;
+        let s = seed(&app.membership, "adjudicate", 1).await;
+        let session = Uuid::now_v7();
+        let reason = "first and second reads differ by 3 points (4 and 1)";
+        let detected = discrepancy(s.id, session, s.lead, reason);
+        app.publish(std::slice::from_ref(&detected)).await;
+
+        let items = eventually(wait(), "the discrepancy in the lead's inbox", || async {
+            let items = app.inbox(s.id, s.lead).await;
+            (!items.is_empty()).then_some(items)
+        })
+        .await;
+        assert_eq!(items.len(), 1);
+        let n = &items[0];
+        assert_eq!(n.category, DCategory::Scoring);
+        assert_eq!(n.link, format!("/scoring/sessions/{session}/adjudication"));
+        assert_eq!(n.source_event_id, Some(detected.id));
+        assert!(!n.critical);
+        assert_eq!(
+            n.title,
+            "Third read needed: two reads of a portfolio disagree"
+        );
+        assert!(n.body.contains(reason), "{:?}", n.body);
+
+        // The same event delivered again (as after a lost acknowledgement)
+        // stores nothing; a later discrepancy shows the redeliveries were
+        // handled (one consumer handles the stream in order).
+        app.publish(&[detected.clone(), detected.clone()]).await;
+        app.publish(std::slice::from_ref(&detected)).await;
+        let later = discrepancy(s.id, session, s.lead, "codes differ (A and B)");
+        app.publish(std::slice::from_ref(&later)).await;
+        let items = eventually(wait(), "the later discrepancy", || async {
+            let items = app.inbox(s.id, s.lead).await;
+            items
+                .iter()
+                .any(|n| n.source_event_id == Some(later.id))
+                .then_some(items)
+        })
+        .await;
+        assert_eq!(items.len(), 2, "{items:?}");
+        let from_first = items
+            .iter()
+            .filter(|n| n.source_event_id == Some(detected.id))
+            .count();
+        assert_eq!(from_first, 1);
+        // Nobody else heard of it.
+        for other in [s.teachers[0], s.coordinator, s.admin] {
+            assert!(app.inbox(s.id, other).await.is_empty());
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_flagged_scorer_is_named_to_the_lead_and_not_told_themselves() {
+    bounded(async {
+        let app = stack().await;
+        let s = seed(&app.membership, "flagged", 1).await;
+        let scorer = s.teachers[0];
+        let session = Uuid::now_v7();
+        let reasons = ["exact agreement 55% is below the 70% target"];
+        let flagged = scoring_event(
+            s.id,
+            "scoring.scorer.flagged",
+            json!({
+                "id": scorer, "actor": ACTOR,
+                "after": { "session_id": session, "reasons": reasons },
+                "session_id": session, "scorer_id": scorer, "lead_id": s.lead,
+                "reasons": reasons,
+            }),
+        );
+        // After it, something for the scorer: once that is in, the flag was
+        // handled too.
+        let ready = scoring_event(
+            s.id,
+            "scoring.assignment.ready",
+            json!({
+                "id": session, "actor": ACTOR,
+                "after": { "scorer_id": scorer, "reads": { "first": 4, "second": 1 } },
+                "session_id": session, "scorer_id": scorer,
+                "session_name": "Autumn moderation", "event_id": Uuid::now_v7(),
+            }),
+        );
+        app.publish(&[flagged.clone(), ready.clone()]).await;
+        let mine = eventually(wait(), "the scorer's reads", || async {
+            let items = app.inbox(s.id, scorer).await;
+            (!items.is_empty()).then_some(items)
+        })
+        .await;
+        assert_eq!(
+            mine.len(),
+            1,
+            "the scorer hears of their reads only: {mine:?}"
+        );
+        assert_eq!(mine[0].source_event_id, Some(ready.id));
+        assert_eq!(mine[0].category, DCategory::Scoring);
+        assert_eq!(mine[0].link, format!("/scoring/sessions/{session}/reads"));
+        assert_eq!(mine[0].title, "5 reads to score: Autumn moderation");
+
+        let lead = app.inbox(s.id, s.lead).await;
+        assert_eq!(lead.len(), 1, "{lead:?}");
+        let n = &lead[0];
+        assert_eq!(n.source_event_id, Some(flagged.id));
+        assert_eq!(n.category, DCategory::Scoring);
+        assert_eq!(n.link, format!("/scoring/sessions/{session}/statistics"));
+        assert_eq!(n.title, "Scorer flagged: Teacher0 flagged");
+        assert!(n.body.contains(reasons[0]), "{:?}", n.body);
     })
     .await
 }

@@ -332,6 +332,55 @@ const TITLE_TEXT: &str = r#"{% if title %}"{{ title }}"{% else %}an event{% endi
 const TITLE_HTML: &str =
     r#"{% if title %}<strong>{{ title }}</strong>{% else %}an event{% endif %}"#;
 
+/// "the scoring session "…"" (or "a scoring session"), text and HTML.
+const SESSION_TEXT: &str = r#"{% if session_name %}the scoring session "{{ session_name }}"{% else %}a scoring session{% endif %}"#;
+const SESSION_HTML: &str = r#"{% if session_name %}the scoring session <strong>{{ session_name }}</strong>{% else %}a scoring session{% endif %}"#;
+const SESSION_CAPITAL_TEXT: &str = r#"{% if session_name %}The scoring session "{{ session_name }}"{% else %}A scoring session{% endif %}"#;
+const SESSION_CAPITAL_HTML: &str = r#"{% if session_name %}The scoring session <strong>{{ session_name }}</strong>{% else %}A scoring session{% endif %}"#;
+
+/// One line per kind of read assigned ("- 12 first reads"), text part.
+const READS_TEXT: &str = r#"
+{%- if first_reads %}
+- {{ first_reads }} first read{% if first_reads != 1 %}s{% endif %}
+{%- endif %}
+{%- if second_reads %}
+- {{ second_reads }} second read{% if second_reads != 1 %}s{% endif %}
+{%- endif %}
+{%- if third_reads %}
+- {{ third_reads }} third read{% if third_reads != 1 %}s{% endif %}
+{%- endif %}
+{%- if backreads %}
+- {{ backreads }} backread{% if backreads != 1 %}s{% endif %}
+{%- endif %}"#;
+
+/// The same for the HTML part.
+const READS_HTML: &str = r#"
+{%- if first_reads %}
+<li>{{ first_reads }} first read{% if first_reads != 1 %}s{% endif %}</li>
+{%- endif %}
+{%- if second_reads %}
+<li>{{ second_reads }} second read{% if second_reads != 1 %}s{% endif %}</li>
+{%- endif %}
+{%- if third_reads %}
+<li>{{ third_reads }} third read{% if third_reads != 1 %}s{% endif %}</li>
+{%- endif %}
+{%- if backreads %}
+<li>{{ backreads }} backread{% if backreads != 1 %}s{% endif %}</li>
+{%- endif %}"#;
+
+/// Portfolios still waiting for the lead's third read at close, text part.
+const AWAITING_TEXT: &str = r#"
+{%- if awaiting_third_read %}
+
+{% if awaiting_third_read == 1 %}One portfolio still awaits{% else %}{{ awaiting_third_read }} portfolios still await{% endif %} your third read.
+{%- endif %}"#;
+
+/// The same for the HTML part.
+const AWAITING_HTML: &str = r#"
+{%- if awaiting_third_read %}
+<p>{% if awaiting_third_read == 1 %}One portfolio still awaits{% else %}{{ awaiting_third_read }} portfolios still await{% endif %} your third read.</p>
+{%- endif %}"#;
+
 static BUILTINS: LazyLock<Vec<Template>> = LazyLock::new(|| {
     let event = |event_type: &str,
                  category: Category,
@@ -465,6 +514,78 @@ See your account: {{ link }}"#,
 See your consents: {{ link }}"#,
             r#"<p>Your consent{% if purpose %} to <strong>{{ purpose }}</strong>{% if purpose_version %} (version {{ purpose_version }}){% endif %}{% endif %} has been withdrawn. If you did not ask for this, please contact your programme's administrator.</p>
 <p><a href="{{ link }}">See your consents</a></p>"#,
+        ),
+        template(
+            ASSIGNMENT_READY,
+            Category::Scoring,
+            "{% if total_reads == 1 %}A read{% else %}{{ total_reads }} reads{% endif %} to score\
+             {% if session_name %}: {{ session_name }}{% endif %}",
+            &r#"{% if total_reads == 1 %}A read has{% else %}{{ total_reads }} reads have{% endif %} been assigned to you in {SESSION}:
+{READS}
+
+See your reads: {{ link }}"#
+                .replace("{SESSION}", SESSION_TEXT)
+                .replace("{READS}", READS_TEXT),
+            &r#"<p>{% if total_reads == 1 %}A read has{% else %}{{ total_reads }} reads have{% endif %} been assigned to you in {SESSION}:</p>
+<ul>{READS}
+</ul>
+<p><a href="{{ link }}">See your reads</a></p>"#
+                .replace("{SESSION}", SESSION_HTML)
+                .replace("{READS}", READS_HTML),
+        ),
+        template(
+            DISCREPANCY_DETECTED,
+            Category::Scoring,
+            "Third read needed: two reads of a portfolio disagree",
+            r#"The first and second reads of a portfolio disagree, and your third read is needed to settle its score.
+{%- if reason %}
+
+Reason: {{ reason }}
+{%- endif %}
+
+Give the third read: {{ link }}"#,
+            r#"<p>The first and second reads of a portfolio disagree, and your third read is needed to settle its score.</p>
+{%- if reason %}
+<p>Reason: {{ reason }}</p>
+{%- endif %}
+<p><a href="{{ link }}">Give the third read</a></p>"#,
+        ),
+        template(
+            SCORER_FLAGGED,
+            Category::Scoring,
+            "Scorer flagged{% if scorer_name %}: {{ scorer_name }}{% endif %}",
+            r#"{% if scorer_name %}{{ scorer_name }}'s{% else %}A scorer's{% endif %} agreement in the scoring session just closed crossed a threshold{% if reasons %}:
+{%- for r in reasons %}
+- {{ r }}
+{%- endfor %}
+{%- else %}.{% endif %}
+
+Only you have been told; the scorer was not sent this message.
+
+See the statistics: {{ link }}"#,
+            r#"<p>{% if scorer_name %}<strong>{{ scorer_name }}</strong>'s{% else %}A scorer's{% endif %} agreement in the scoring session just closed crossed a threshold{% if reasons %}:</p>
+<ul>
+{%- for r in reasons %}
+<li>{{ r }}</li>
+{%- endfor %}
+</ul>
+{%- else %}.</p>{% endif %}
+<p>Only you have been told; the scorer was not sent this message.</p>
+<p><a href="{{ link }}">See the statistics</a></p>"#,
+        ),
+        template(
+            SESSION_CLOSED,
+            Category::Scoring,
+            "Scoring session closed{% if session_name %}: {{ session_name }}{% endif %}",
+            &r#"{SESSION} has been closed.{AWAITING}
+
+See the session: {{ link }}"#
+                .replace("{SESSION}", SESSION_CAPITAL_TEXT)
+                .replace("{AWAITING}", AWAITING_TEXT),
+            &r#"<p>{SESSION} has been closed.</p>{AWAITING}
+<p><a href="{{ link }}">See the session</a></p>"#
+                .replace("{SESSION}", SESSION_CAPITAL_HTML)
+                .replace("{AWAITING}", AWAITING_HTML),
         ),
         // People's own messages; the category of each comes with its request.
         template(
@@ -648,6 +769,167 @@ mod tests {
         vars["status"] = json!("waitlisted");
         let r = render(&builtin(REGISTRATION_APPROVED).unwrap(), &vars).unwrap();
         assert!(r.text.contains("you are on the waiting list"), "{}", r.text);
+    }
+
+    #[test]
+    fn ready_reads_are_listed_per_kind() {
+        let vars = sample_vars(ASSIGNMENT_READY);
+        let link = vars["link"].as_str().unwrap().to_string();
+        let r = render(&builtin(ASSIGNMENT_READY).unwrap(), &vars).unwrap();
+        assert_eq!(
+            r.subject,
+            "17 reads to score: Autumn moderation, Year 6 writing"
+        );
+        assert_eq!(
+            r.text,
+            format!(
+                "17 reads have been assigned to you in the scoring session \"Autumn moderation, Year 6 writing\":\n\
+                 - 12 first reads\n\
+                 - 3 second reads\n\
+                 - 2 backreads\n\n\
+                 See your reads: {link}"
+            )
+        );
+        assert_eq!(
+            r.html,
+            format!(
+                "<p>17 reads have been assigned to you in the scoring session <strong>Autumn moderation, Year 6 writing</strong>:</p>\n\
+                 <ul>\n\
+                 <li>12 first reads</li>\n\
+                 <li>3 second reads</li>\n\
+                 <li>2 backreads</li>\n\
+                 </ul>\n\
+                 <p><a href=\"{}\">See your reads</a></p>",
+                link.replace('/', "&#x2f;")
+            )
+        );
+        // One read, no session name.
+        let mut one = vars.clone();
+        for (k, v) in [
+            ("total_reads", json!(1)),
+            ("first_reads", json!(0)),
+            ("second_reads", json!(0)),
+            ("third_reads", json!(1)),
+            ("backreads", json!(0)),
+            ("session_name", Value::Null),
+        ] {
+            one[k] = v;
+        }
+        let r = render(&builtin(ASSIGNMENT_READY).unwrap(), &one).unwrap();
+        assert_eq!(r.subject, "A read to score");
+        assert_eq!(
+            r.text,
+            format!(
+                "A read has been assigned to you in a scoring session:\n- 1 third read\n\n\
+                 See your reads: {link}"
+            )
+        );
+    }
+
+    #[test]
+    fn a_discrepancy_asks_the_lead_for_the_third_read() {
+        let vars = sample_vars(DISCREPANCY_DETECTED);
+        let link = vars["link"].as_str().unwrap().to_string();
+        let r = render(&builtin(DISCREPANCY_DETECTED).unwrap(), &vars).unwrap();
+        assert_eq!(
+            r.subject,
+            "Third read needed: two reads of a portfolio disagree"
+        );
+        assert_eq!(
+            r.text,
+            format!(
+                "The first and second reads of a portfolio disagree, and your third read is needed \
+                 to settle its score.\n\n\
+                 Reason: first and second reads differ by 3 points (4 and 1)\n\n\
+                 Give the third read: {link}"
+            )
+        );
+        let mut bare = vars.clone();
+        bare["reason"] = Value::Null;
+        let r = render(&builtin(DISCREPANCY_DETECTED).unwrap(), &bare).unwrap();
+        assert!(!r.text.contains("Reason"), "{}", r.text);
+        assert!(!r.html.contains("Reason"), "{}", r.html);
+    }
+
+    #[test]
+    fn a_flagged_scorer_is_named_to_the_lead_with_the_reasons() {
+        let mut vars = sample_vars(SCORER_FLAGGED);
+        let link = vars["link"].as_str().unwrap().to_string();
+        // As routed: the name is not known yet.
+        let r = render(&builtin(SCORER_FLAGGED).unwrap(), &vars).unwrap();
+        assert_eq!(r.subject, "Scorer flagged");
+        assert!(r.text.starts_with("A scorer's agreement"), "{}", r.text);
+        // As the runtime fills it in.
+        routing::fill_scorer_name(&mut vars, "Tia <Jones>");
+        let r = render(&builtin(SCORER_FLAGGED).unwrap(), &vars).unwrap();
+        assert_eq!(r.subject, "Scorer flagged: Tia <Jones>");
+        assert_eq!(
+            r.text,
+            format!(
+                "Tia <Jones>'s agreement in the scoring session just closed crossed a threshold:\n\
+                 - exact agreement 55% is below the 70% target\n\
+                 - quadratic weighted kappa 0.512 is below the 0.70 minimum\n\n\
+                 Only you have been told; the scorer was not sent this message.\n\n\
+                 See the statistics: {link}"
+            )
+        );
+        assert!(
+            r.html.starts_with(
+                "<p><strong>Tia &lt;Jones&gt;</strong>'s agreement in the scoring session just \
+                 closed crossed a threshold:</p>\n<ul>\n\
+                 <li>exact agreement 55% is below the 70% target</li>\n"
+            ),
+            "{}",
+            r.html
+        );
+        // No reasons: a sentence, no empty list.
+        vars["reasons"] = json!([]);
+        let r = render(&builtin(SCORER_FLAGGED).unwrap(), &vars).unwrap();
+        assert!(
+            r.text
+                .starts_with("Tia <Jones>'s agreement in the scoring session just closed crossed a threshold.\n\n"),
+            "{}",
+            r.text
+        );
+        assert!(!r.html.contains("<ul>"), "{}", r.html);
+    }
+
+    #[test]
+    fn a_closed_session_counts_what_awaits_the_lead() {
+        let vars = sample_vars(SESSION_CLOSED);
+        let link = vars["link"].as_str().unwrap().to_string();
+        let closed = |awaiting: Value| {
+            let mut v = vars.clone();
+            v["awaiting_third_read"] = awaiting;
+            render(&builtin(SESSION_CLOSED).unwrap(), &v).unwrap()
+        };
+        let r = closed(json!(2));
+        assert_eq!(
+            r.subject,
+            "Scoring session closed: Autumn moderation, Year 6 writing"
+        );
+        assert_eq!(
+            r.text,
+            format!(
+                "The scoring session \"Autumn moderation, Year 6 writing\" has been closed.\n\n\
+                 2 portfolios still await your third read.\n\n\
+                 See the session: {link}"
+            )
+        );
+        assert!(
+            closed(json!(1))
+                .text
+                .contains("\n\nOne portfolio still awaits your third read.\n\n")
+        );
+        for nothing in [json!(0), Value::Null] {
+            assert_eq!(
+                closed(nothing).text,
+                format!(
+                    "The scoring session \"Autumn moderation, Year 6 writing\" has been closed.\n\n\
+                     See the session: {link}"
+                )
+            );
+        }
     }
 
     // ---- render

@@ -3,8 +3,10 @@
 //! Membership's events carry `{id, actor, after}` (`after`: the changed
 //! record); scheduling's carry the same plus extras (`reason` on a
 //! cancellation, `event_id`/`person_id`/`status` on RSVP changes,
-//! `person_id`/`status` on a claim decision). Only the events below reach
-//! people; every other event type routes to `None`.
+//! `person_id`/`status` on a claim decision); scoring's carry
+//! `{id, actor, after}` plus the ids their route needs (`session_id`,
+//! `scorer_id`, `lead_id`, …; see each route below). Only the events below
+//! reach people; every other event type routes to `None`.
 //!
 //! | event type | category | audience | critical | link |
 //! |---|---|---|---|---|
@@ -18,14 +20,22 @@
 //! | `scheduling.event.reminder_due` | reminders | `EventParticipants(id)`: the runtime sends reminders to those who **accepted** only | no | `/events/<id>` |
 //! | `membership.role.granted` | account | `People([after.person_id])` | no | `/account` |
 //! | `membership.consent.withdrawn` | account | `People([after.subject.id])` when the subject is a person; a centre's consent tells nobody here | no | `/account/consents` |
+//! | `scoring.assignment.ready` | scoring | `People([scorer_id])` (one event per scorer and batch of assigned reads) | no | `/scoring/sessions/<session_id>/reads` |
+//! | `scoring.discrepancy.detected` | scoring | `People([lead_id])` (the session's lead, who gives the third read) | no | `/scoring/sessions/<session_id>/adjudication` |
+//! | `scoring.scorer.flagged` | scoring | `People([lead_id])` only: the flagged scorer is not told by this message (their lead talks to them) | no | `/scoring/sessions/<session_id>/statistics` |
+//! | `scoring.session.closed` | scoring | `People([lead_id])` | no | `/scoring/sessions/<session_id>` |
 //!
 //! Deliberately silent:
 //! * `scheduling.event.published`: publishing alone tells nobody; people hear
 //!   when they are invited (`rsvp.invited`, one event per person).
 //! * `scheduling.event.changed` / `reminder_due` of an event that is still a
 //!   draft: drafts have no audience yet.
+//! * `scoring.assignment.ready` whose `after.reads` counts no read at all:
+//!   there is nothing to do.
 //! * Everything else (creations, venues, attendance, materials, feeds,
-//!   membership bookkeeping, `rsvp.changed` answers, …).
+//!   membership bookkeeping, `rsvp.changed` answers, scoring's rubrics,
+//!   anchors, portfolios, qualification, session set-up, decided results,
+//!   …).
 //!
 //! `critical` here is the event's own urgency; the runtime also treats a
 //! route as critical when its category is among the tenant's
@@ -52,9 +62,23 @@
 //! * `role.granted`: `role` (`cluster_lead`), `role_label` (`cluster lead`),
 //!   `cluster_id`, `link`.
 //! * `consent.withdrawn`: `purpose`, `purpose_version`, `link`.
+//! * `assignment.ready`: `session_id`, `session_name`, `event_id` (the
+//!   scheduled scoring-session event), `scorer_id` (the reader),
+//!   `total_reads`, and per kind `first_reads`, `second_reads`,
+//!   `third_reads`, `backreads` (numbers; 0 for a kind not assigned), `link`.
+//! * `discrepancy.detected`: `session_id`, `portfolio_id`, `assignment_id`
+//!   (the lead's third read), `reason` ("first and second reads differ by 3
+//!   points (4 and 1)"), `link`.
+//! * `scorer.flagged`: `session_id`, `scorer_id`, `scorer_name` (`null`
+//!   here: the runtime fills it from membership, see [`scorer_to_name`]),
+//!   `reasons` (a list of strings, possibly empty), `link`.
+//! * `session.closed`: `session_id`, `session_name`, `cluster_id`,
+//!   `awaiting_third_read` (portfolios still waiting for the lead's third
+//!   read), `link`.
 //!
 //! Person names are not known here; templates address the reader without
-//! one. `link` is relative to the web client.
+//! one (a flagged scorer's name is filled in by the runtime). `link` is
+//! relative to the web client.
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use platform::{auth::TenantId, events::EventEnvelope};
@@ -101,6 +125,10 @@ pub const CLAIM_DECIDED: &str = "scheduling.claim.decided";
 pub const EVENT_REMINDER_DUE: &str = "scheduling.event.reminder_due";
 pub const ROLE_GRANTED: &str = "membership.role.granted";
 pub const CONSENT_WITHDRAWN: &str = "membership.consent.withdrawn";
+pub const ASSIGNMENT_READY: &str = "scoring.assignment.ready";
+pub const DISCREPANCY_DETECTED: &str = "scoring.discrepancy.detected";
+pub const SCORER_FLAGGED: &str = "scoring.scorer.flagged";
+pub const SESSION_CLOSED: &str = "scoring.session.closed";
 
 /// Every event type that reaches people, with its category (the table above).
 pub const ROUTED: &[(&str, Category)] = &[
@@ -114,6 +142,10 @@ pub const ROUTED: &[(&str, Category)] = &[
     (EVENT_REMINDER_DUE, Category::Reminders),
     (ROLE_GRANTED, Category::Account),
     (CONSENT_WITHDRAWN, Category::Account),
+    (ASSIGNMENT_READY, Category::Scoring),
+    (DISCREPANCY_DETECTED, Category::Scoring),
+    (SCORER_FLAGGED, Category::Scoring),
+    (SESSION_CLOSED, Category::Scoring),
 ];
 
 /// How close to its start a cancellation becomes critical.
@@ -252,9 +284,145 @@ fn decide(event: &EventEnvelope, now: DateTime<Utc>) -> Result<Option<Route>, &'
                 link,
             }
         }
+        ASSIGNMENT_READY => {
+            let session = uuid_at(p, "/session_id")
+                .or_else(|| uuid_at(p, "/id"))
+                .ok_or("session_id")?;
+            let scorer = uuid_at(p, "/scorer_id")
+                .or_else(|| uuid_at(p, "/after/scorer_id"))
+                .ok_or("scorer_id")?;
+            let reads = p
+                .pointer("/after/reads")
+                .and_then(Value::as_object)
+                .ok_or("after.reads")?;
+            let count = |kind: &str| reads.get(kind).and_then(Value::as_u64).unwrap_or(0);
+            let total: u64 = reads.values().filter_map(Value::as_u64).sum();
+            if total == 0 {
+                return Ok(None);
+            }
+            let link = format!("/scoring/sessions/{session}/reads");
+            let vars = json!({
+                "session_id": session,
+                "session_name": text_at(p, "/session_name"),
+                "event_id": uuid_at(p, "/event_id"),
+                "scorer_id": scorer,
+                "total_reads": total,
+                "first_reads": count("first"),
+                "second_reads": count("second"),
+                "third_reads": count("third"),
+                "backreads": count("backread"),
+                "link": link,
+            });
+            Route {
+                category: Category::Scoring,
+                audience: Audience::People(vec![scorer]),
+                critical: false,
+                vars,
+                link,
+            }
+        }
+        DISCREPANCY_DETECTED => {
+            let session = uuid_at(p, "/session_id").ok_or("session_id")?;
+            let lead = uuid_at(p, "/lead_id").ok_or("lead_id")?;
+            let link = format!("/scoring/sessions/{session}/adjudication");
+            let vars = json!({
+                "session_id": session,
+                "portfolio_id": uuid_at(p, "/portfolio_id").or_else(|| uuid_at(p, "/id")),
+                "assignment_id": uuid_at(p, "/assignment_id")
+                    .or_else(|| uuid_at(p, "/after/assignment_id")),
+                "reason": text_at(p, "/reason").or_else(|| text_at(p, "/after/reason")),
+                "link": link,
+            });
+            Route {
+                category: Category::Scoring,
+                audience: Audience::People(vec![lead]),
+                critical: false,
+                vars,
+                link,
+            }
+        }
+        SCORER_FLAGGED => {
+            let session = uuid_at(p, "/session_id")
+                .or_else(|| uuid_at(p, "/after/session_id"))
+                .ok_or("session_id")?;
+            let lead = uuid_at(p, "/lead_id").ok_or("lead_id")?;
+            let scorer = uuid_at(p, "/scorer_id").or_else(|| uuid_at(p, "/id"));
+            let reasons: Vec<String> = p
+                .get("reasons")
+                .or_else(|| p.pointer("/after/reasons"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_string)
+                .collect();
+            let link = format!("/scoring/sessions/{session}/statistics");
+            let vars = json!({
+                "session_id": session,
+                "scorer_id": scorer,
+                "scorer_name": null,
+                "reasons": reasons,
+                "link": link,
+            });
+            Route {
+                category: Category::Scoring,
+                audience: Audience::People(vec![lead]),
+                critical: false,
+                vars,
+                link,
+            }
+        }
+        SESSION_CLOSED => {
+            let session = uuid_at(p, "/session_id")
+                .or_else(|| uuid_at(p, "/id"))
+                .ok_or("session_id")?;
+            let lead = uuid_at(p, "/lead_id")
+                .or_else(|| uuid_at(p, "/after/lead_id"))
+                .ok_or("lead_id")?;
+            let link = format!("/scoring/sessions/{session}");
+            let vars = json!({
+                "session_id": session,
+                "session_name": text_at(p, "/after/name"),
+                "cluster_id": uuid_at(p, "/cluster_id")
+                    .or_else(|| uuid_at(p, "/after/cluster_id")),
+                "awaiting_third_read": p.get("awaiting_third_read").and_then(Value::as_u64),
+                "link": link,
+            });
+            Route {
+                category: Category::Scoring,
+                audience: Audience::People(vec![lead]),
+                critical: false,
+                vars,
+                link,
+            }
+        }
         _ => return Ok(None),
     };
     Ok(Some(route))
+}
+
+/// The scorer whose name the runtime should fill into `scorer_name` (still
+/// `null`), for routes that tell someone else about a scorer
+/// (`scoring.scorer.flagged`: the lead hears which of their scorers).
+pub fn scorer_to_name(vars: &Value) -> Option<Uuid> {
+    vars.get("scorer_name")
+        .is_some_and(Value::is_null)
+        .then(|| uuid_at(vars, "/scorer_id"))
+        .flatten()
+}
+
+/// Fills `scorer_name` (see [`scorer_to_name`]); an empty name leaves it
+/// `null`.
+pub fn fill_scorer_name(vars: &mut Value, name: &str) {
+    let name = name.trim();
+    if let Some(slot) = vars.get_mut("scorer_name")
+        && slot.is_null()
+        && !name.is_empty()
+    {
+        *slot = json!(name);
+    }
 }
 
 /// Fills the event variables of a route from scheduling's event (its JSON
@@ -333,6 +501,11 @@ fn str_at(v: &Value, pointer: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A string at `pointer` that is not blank.
+fn text_at(v: &Value, pointer: &str) -> Option<String> {
+    str_at(v, pointer).filter(|s| !s.trim().is_empty())
+}
+
 fn uuid_at(v: &Value, pointer: &str) -> Option<Uuid> {
     v.pointer(pointer)
         .and_then(Value::as_str)
@@ -347,7 +520,7 @@ fn time_at(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
 }
 
 /// A realistic event of each routed type, with the "now" it is routed at,
-/// shaped exactly as membership and scheduling publish them (for template
+/// shaped exactly as membership, scheduling and scoring publish them (for template
 /// checks and tests). The scheduled event starts 30 hours after "now", so
 /// its cancellation is critical.
 pub fn sample(event_type: &str) -> Option<(EventEnvelope, DateTime<Utc>)> {
@@ -356,6 +529,9 @@ pub fn sample(event_type: &str) -> Option<(EventEnvelope, DateTime<Utc>)> {
     let event_id = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0e01);
     let person = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0a01);
     let actor = "person:0190000000007000800000000000aa02";
+    let lead = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0a02);
+    let cluster = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0c01);
+    let scoring_session = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0500);
     let scheduled = json!({
         "id": event_id,
         "kind": "network_meeting",
@@ -469,6 +645,74 @@ pub fn sample(event_type: &str) -> Option<(EventEnvelope, DateTime<Utc>)> {
                 },
             })
         }
+        ASSIGNMENT_READY => json!({
+            "id": scoring_session,
+            "actor": actor,
+            "after": {
+                "scorer_id": person,
+                "reads": { "backread": 2, "first": 12, "second": 3 },
+            },
+            "session_id": scoring_session,
+            "scorer_id": person,
+            "session_name": "Autumn moderation, Year 6 writing",
+            "event_id": event_id,
+        }),
+        DISCREPANCY_DETECTED => {
+            let portfolio = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0501);
+            let third = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0502);
+            let reason = "first and second reads differ by 3 points (4 and 1)";
+            json!({
+                "id": portfolio,
+                "actor": actor,
+                "after": { "assignment_id": third, "reason": reason },
+                "session_id": scoring_session,
+                "portfolio_id": portfolio,
+                "lead_id": lead,
+                "assignment_id": third,
+                "reason": reason,
+            })
+        }
+        SCORER_FLAGGED => {
+            let reasons = [
+                "exact agreement 55% is below the 70% target",
+                "quadratic weighted kappa 0.512 is below the 0.70 minimum",
+            ];
+            json!({
+                "id": person,
+                "actor": actor,
+                "after": { "session_id": scoring_session, "reasons": reasons },
+                "session_id": scoring_session,
+                "scorer_id": person,
+                "lead_id": lead,
+                "reasons": reasons,
+            })
+        }
+        SESSION_CLOSED => json!({
+            "id": scoring_session,
+            "actor": actor,
+            "after": {
+                "id": scoring_session,
+                "event_id": event_id,
+                "rubric_id": Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0503),
+                "cluster_id": cluster,
+                "academic_year": 2026,
+                "name": "Autumn moderation, Year 6 writing",
+                "status": "closed",
+                "second_read_share": 0.2,
+                "backread_share": 0.1,
+                "allow_own_school": false,
+                "resolution_rule": "adjacent_average",
+                "calibration_since": null,
+                "lead_id": lead,
+                "portfolios": 120,
+                "created_at": "2026-10-01T08:00:00Z",
+                "closed_at": "2026-10-13T08:59:00Z",
+            },
+            "session_id": scoring_session,
+            "cluster_id": cluster,
+            "lead_id": lead,
+            "awaiting_third_read": 2,
+        }),
         _ => return None,
     };
     let envelope = EventEnvelope {
@@ -567,6 +811,12 @@ mod tests {
             "membership.role.revoked",
             "membership.consent.recorded",
             "scoring.session.opened",
+            "scoring.session.created",
+            "scoring.session.portfolios_added",
+            "scoring.rubric.created",
+            "scoring.portfolio.created",
+            "scoring.result.decided",
+            "scoring.qualification_attempt.recorded",
             "",
         ] {
             let e = envelope(t, json!({ "id": Uuid::nil(), "actor": "x", "after": {} }));
@@ -750,6 +1000,198 @@ mod tests {
     }
 
     #[test]
+    fn ready_reads_go_to_their_scorer_with_a_count_per_kind() {
+        let r = sampled(ASSIGNMENT_READY);
+        let (e, now) = sample(ASSIGNMENT_READY).unwrap();
+        let scorer: Uuid = e.payload["scorer_id"].as_str().unwrap().parse().unwrap();
+        let session = e.payload["session_id"].as_str().unwrap();
+        assert_eq!(r.category, Category::Scoring);
+        assert_eq!(r.audience, Audience::People(vec![scorer]));
+        assert!(!r.critical);
+        assert_eq!(r.link, format!("/scoring/sessions/{session}/reads"));
+        assert_eq!(
+            r.vars,
+            json!({
+                "session_id": session,
+                "session_name": "Autumn moderation, Year 6 writing",
+                "event_id": e.payload["event_id"],
+                "scorer_id": scorer,
+                "total_reads": 17,
+                "first_reads": 12,
+                "second_reads": 3,
+                "third_reads": 0,
+                "backreads": 2,
+                "link": r.link,
+            })
+        );
+        // Only the ids in `after` and `id`: the same reader and session.
+        let e = envelope(
+            ASSIGNMENT_READY,
+            json!({
+                "id": session,
+                "actor": "x",
+                "after": { "scorer_id": scorer, "reads": { "second": 1, "kappa": "?" } },
+                "session_name": "  ",
+            }),
+        );
+        let r = route(&e, now).unwrap();
+        assert_eq!(r.audience, Audience::People(vec![scorer]));
+        assert_eq!(r.link, format!("/scoring/sessions/{session}/reads"));
+        assert_eq!(r.vars["total_reads"], 1);
+        assert_eq!(r.vars["second_reads"], 1);
+        assert_eq!(r.vars["first_reads"], 0);
+        assert_eq!(r.vars["session_name"], Value::Null);
+        assert_eq!(r.vars["event_id"], Value::Null);
+    }
+
+    #[test]
+    fn an_assignment_of_no_reads_tells_nobody() {
+        for reads in [json!({}), json!({ "first": 0, "second": 0 })] {
+            let e = envelope(
+                ASSIGNMENT_READY,
+                json!({ "id": Uuid::nil(), "actor": "x", "session_id": Uuid::nil(),
+                        "scorer_id": Uuid::nil(), "after": { "scorer_id": Uuid::nil(), "reads": reads } }),
+            );
+            assert_eq!(route(&e, Utc::now()), None, "{reads}");
+        }
+    }
+
+    #[test]
+    fn a_discrepancy_goes_to_the_lead_for_the_third_read() {
+        let r = sampled(DISCREPANCY_DETECTED);
+        let (e, _) = sample(DISCREPANCY_DETECTED).unwrap();
+        let lead: Uuid = e.payload["lead_id"].as_str().unwrap().parse().unwrap();
+        let session = e.payload["session_id"].as_str().unwrap();
+        assert_eq!(r.category, Category::Scoring);
+        assert_eq!(r.audience, Audience::People(vec![lead]));
+        assert!(!r.critical);
+        assert_eq!(r.link, format!("/scoring/sessions/{session}/adjudication"));
+        assert_eq!(
+            r.vars,
+            json!({
+                "session_id": session,
+                "portfolio_id": e.payload["portfolio_id"],
+                "assignment_id": e.payload["assignment_id"],
+                "reason": "first and second reads differ by 3 points (4 and 1)",
+                "link": r.link,
+            })
+        );
+        // The portfolio is the event's `id`; assignment and reason may come
+        // from `after` only.
+        let portfolio = Uuid::now_v7();
+        let third = Uuid::now_v7();
+        let e = envelope(
+            DISCREPANCY_DETECTED,
+            json!({
+                "id": portfolio,
+                "actor": "x",
+                "after": { "assignment_id": third, "reason": "codes differ (A and B)" },
+                "session_id": session,
+                "lead_id": lead,
+            }),
+        );
+        let r = route(&e, Utc::now()).unwrap();
+        assert_eq!(r.vars["portfolio_id"], json!(portfolio));
+        assert_eq!(r.vars["assignment_id"], json!(third));
+        assert_eq!(r.vars["reason"], "codes differ (A and B)");
+    }
+
+    #[test]
+    fn a_flagged_scorer_is_told_to_the_lead_only() {
+        let r = sampled(SCORER_FLAGGED);
+        let (e, _) = sample(SCORER_FLAGGED).unwrap();
+        let lead: Uuid = e.payload["lead_id"].as_str().unwrap().parse().unwrap();
+        let scorer: Uuid = e.payload["scorer_id"].as_str().unwrap().parse().unwrap();
+        let session = e.payload["session_id"].as_str().unwrap();
+        assert_eq!(r.category, Category::Scoring);
+        assert_eq!(r.audience, Audience::People(vec![lead]));
+        assert!(!r.critical);
+        assert_eq!(r.link, format!("/scoring/sessions/{session}/statistics"));
+        assert_eq!(
+            r.vars,
+            json!({
+                "session_id": session,
+                "scorer_id": scorer,
+                "scorer_name": null,
+                "reasons": [
+                    "exact agreement 55% is below the 70% target",
+                    "quadratic weighted kappa 0.512 is below the 0.70 minimum",
+                ],
+                "link": r.link,
+            })
+        );
+        // Reasons: strings only, blank ones dropped; none at all is an empty list.
+        let flagged = |reasons: Value| {
+            let e = envelope(
+                SCORER_FLAGGED,
+                json!({ "id": scorer, "actor": "x", "session_id": session,
+                        "lead_id": lead, "reasons": reasons }),
+            );
+            route(&e, Utc::now()).unwrap().vars["reasons"].clone()
+        };
+        assert_eq!(flagged(json!(["a", " ", 3, null, "b "])), json!(["a", "b"]));
+        assert_eq!(flagged(Value::Null), json!([]));
+        assert_eq!(flagged(json!("not a list")), json!([]));
+    }
+
+    #[test]
+    fn the_runtime_fills_in_the_flagged_scorers_name() {
+        let mut r = sampled(SCORER_FLAGGED);
+        let (e, _) = sample(SCORER_FLAGGED).unwrap();
+        let scorer: Uuid = e.payload["scorer_id"].as_str().unwrap().parse().unwrap();
+        assert_eq!(scorer_to_name(&r.vars), Some(scorer));
+        fill_scorer_name(&mut r.vars, "  ");
+        assert_eq!(r.vars["scorer_name"], Value::Null);
+        fill_scorer_name(&mut r.vars, " Tia Jones ");
+        assert_eq!(r.vars["scorer_name"], "Tia Jones");
+        assert_eq!(scorer_to_name(&r.vars), None, "named already");
+        // Other routes name nobody, even with a scorer id (the reader's own).
+        for t in [
+            ASSIGNMENT_READY,
+            DISCREPANCY_DETECTED,
+            SESSION_CLOSED,
+            RSVP_INVITED,
+        ] {
+            let mut vars = sampled(t).vars;
+            assert_eq!(scorer_to_name(&vars), None, "{t}");
+            let before = vars.clone();
+            fill_scorer_name(&mut vars, "Tia Jones");
+            assert_eq!(vars, before, "{t}");
+        }
+    }
+
+    #[test]
+    fn a_closed_session_goes_to_its_lead() {
+        let r = sampled(SESSION_CLOSED);
+        let (e, _) = sample(SESSION_CLOSED).unwrap();
+        let lead: Uuid = e.payload["lead_id"].as_str().unwrap().parse().unwrap();
+        let session = e.payload["session_id"].as_str().unwrap();
+        assert_eq!(r.category, Category::Scoring);
+        assert_eq!(r.audience, Audience::People(vec![lead]));
+        assert!(!r.critical);
+        assert_eq!(r.link, format!("/scoring/sessions/{session}"));
+        assert_eq!(
+            r.vars,
+            json!({
+                "session_id": session,
+                "session_name": "Autumn moderation, Year 6 writing",
+                "cluster_id": e.payload["cluster_id"],
+                "awaiting_third_read": 2,
+                "link": r.link,
+            })
+        );
+        // Lead and cluster from `after` alone; no count is a null count.
+        let e = envelope(
+            SESSION_CLOSED,
+            json!({ "id": session, "actor": "x", "after": e.payload["after"] }),
+        );
+        let r = route(&e, Utc::now()).unwrap();
+        assert_eq!(r.audience, Audience::People(vec![lead]));
+        assert_eq!(r.vars["cluster_id"], e.payload["after"]["cluster_id"]);
+        assert_eq!(r.vars["awaiting_third_read"], Value::Null);
+    }
+
+    #[test]
     fn malformed_payloads_tell_nobody() {
         for (t, payload) in [
             (
@@ -769,6 +1211,43 @@ mod tests {
             ),
             (CONSENT_WITHDRAWN, json!({ "id": Uuid::nil(), "after": {} })),
             (EVENT_REMINDER_DUE, json!([])),
+            // Scoring: no reader, no session for the link, or no counts.
+            (
+                ASSIGNMENT_READY,
+                json!({ "id": Uuid::nil(), "session_id": Uuid::nil(), "after": { "reads": { "first": 1 } } }),
+            ),
+            (
+                ASSIGNMENT_READY,
+                json!({ "scorer_id": Uuid::nil(), "after": { "reads": { "first": 1 } } }),
+            ),
+            (
+                ASSIGNMENT_READY,
+                json!({ "id": Uuid::nil(), "scorer_id": Uuid::nil(), "after": { "reads": [1] } }),
+            ),
+            (
+                DISCREPANCY_DETECTED,
+                json!({ "id": Uuid::nil(), "session_id": Uuid::nil(), "lead_id": "lena" }),
+            ),
+            (
+                DISCREPANCY_DETECTED,
+                json!({ "id": Uuid::nil(), "lead_id": Uuid::nil() }),
+            ),
+            (
+                SCORER_FLAGGED,
+                json!({ "id": Uuid::nil(), "session_id": Uuid::nil(), "reasons": ["x"] }),
+            ),
+            (
+                SCORER_FLAGGED,
+                json!({ "id": Uuid::nil(), "lead_id": Uuid::nil(), "reasons": ["x"] }),
+            ),
+            (
+                SESSION_CLOSED,
+                json!({ "id": Uuid::nil(), "session_id": Uuid::nil(), "after": {} }),
+            ),
+            (
+                SESSION_CLOSED,
+                json!({ "lead_id": Uuid::nil(), "after": null }),
+            ),
         ] {
             assert_eq!(
                 route(&envelope(t, payload.clone()), Utc::now()),
@@ -827,6 +1306,22 @@ mod tests {
             (
                 CONSENT_WITHDRAWN,
                 json!({ "id": Uuid::nil(), "after": { "subject": { "kind": "person", "id": Uuid::nil() } } }),
+            ),
+            (
+                ASSIGNMENT_READY,
+                json!({ "id": Uuid::nil(), "scorer_id": Uuid::nil(), "after": { "reads": { "third": 1 } } }),
+            ),
+            (
+                DISCREPANCY_DETECTED,
+                json!({ "session_id": Uuid::nil(), "lead_id": Uuid::nil() }),
+            ),
+            (
+                SCORER_FLAGGED,
+                json!({ "session_id": Uuid::nil(), "lead_id": Uuid::nil() }),
+            ),
+            (
+                SESSION_CLOSED,
+                json!({ "id": Uuid::nil(), "lead_id": Uuid::nil() }),
             ),
         ];
         for (t, payload) in cases {
