@@ -16,6 +16,8 @@ use platform::{
 pub const DEFAULT_SCHEDULING_URL: &str = "http://127.0.0.1:50052";
 /// Where the notifications service listens when nothing else is configured.
 pub const DEFAULT_NOTIFICATIONS_URL: &str = "http://127.0.0.1:50053";
+/// Where the scoring service listens when nothing else is configured.
+pub const DEFAULT_SCORING_URL: &str = "http://127.0.0.1:50054";
 /// The gateway's public address when nothing else is configured.
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 /// Largest request body accepted when nothing else is configured (1 MiB).
@@ -49,6 +51,9 @@ pub struct GatewayArgs {
         default_value = DEFAULT_NOTIFICATIONS_URL
     )]
     pub notifications_url: String,
+    /// gRPC URL of the scoring service.
+    #[arg(long, env = "COLLEGIUM_SCORING_URL", default_value = DEFAULT_SCORING_URL)]
+    pub scoring_url: String,
     /// The gateway's address as people and their calendar apps reach it
     /// (scheme, host, optional port and path prefix), for the links it
     /// hands out: calendar feeds are `<this>/calendar/<token>.ics`.
@@ -108,6 +113,7 @@ impl GatewayArgs {
             membership_url: self.membership_url.trim().to_string(),
             scheduling_url: self.scheduling_url.trim().to_string(),
             notifications_url: self.notifications_url.trim().to_string(),
+            scoring_url: self.scoring_url.trim().to_string(),
             public_url: public_url(&self.public_url),
             cors_origins: self
                 .cors_origins
@@ -139,6 +145,8 @@ pub struct GatewayConfig {
     pub scheduling_url: String,
     /// gRPC URL of the notifications service, e.g. `http://notifications:50053`.
     pub notifications_url: String,
+    /// gRPC URL of the scoring service, e.g. `http://scoring:50054`.
+    pub scoring_url: String,
     /// The gateway's public address, without a trailing `/`, e.g.
     /// `https://collegium.example.org`; calendar feed URLs start with it.
     pub public_url: String,
@@ -165,14 +173,16 @@ impl GatewayConfig {
     /// gateway in front of membership at `membership_url`, scheduling at
     /// [`DEFAULT_SCHEDULING_URL`] (see [`with_scheduling`](Self::with_scheduling)),
     /// notifications at [`DEFAULT_NOTIFICATIONS_URL`] (see
-    /// [`with_notifications`](Self::with_notifications)) and public at
-    /// [`DEFAULT_PUBLIC_URL`].
+    /// [`with_notifications`](Self::with_notifications)), scoring at
+    /// [`DEFAULT_SCORING_URL`] (see [`with_scoring`](Self::with_scoring)) and
+    /// public at [`DEFAULT_PUBLIC_URL`].
     pub fn new(verifier: TokenVerifier, membership_url: impl Into<String>) -> Self {
         Self {
             verifier,
             membership_url: membership_url.into(),
             scheduling_url: DEFAULT_SCHEDULING_URL.to_string(),
             notifications_url: DEFAULT_NOTIFICATIONS_URL.to_string(),
+            scoring_url: DEFAULT_SCORING_URL.to_string(),
             public_url: DEFAULT_PUBLIC_URL.to_string(),
             cors_origins: Vec::new(),
             dev_mode: false,
@@ -195,6 +205,12 @@ impl GatewayConfig {
         self
     }
 
+    /// The same gateway in front of scoring at `url`.
+    pub fn with_scoring(mut self, url: impl Into<String>) -> Self {
+        self.scoring_url = url.into();
+        self
+    }
+
     /// The same gateway, reached from outside at `url` (a trailing `/` is
     /// dropped).
     pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
@@ -208,6 +224,7 @@ impl GatewayConfig {
         check_upstream_url("COLLEGIUM_MEMBERSHIP_URL", &self.membership_url)?;
         check_upstream_url("COLLEGIUM_SCHEDULING_URL", &self.scheduling_url)?;
         check_upstream_url("COLLEGIUM_NOTIFICATIONS_URL", &self.notifications_url)?;
+        check_upstream_url("COLLEGIUM_SCORING_URL", &self.scoring_url)?;
         check_public_url(&self.public_url)?;
         for origin in &self.cors_origins {
             check_origin(origin)?;
@@ -312,6 +329,7 @@ mod tests {
         assert_eq!(config.membership_url, "http://127.0.0.1:50051");
         assert_eq!(config.scheduling_url, "http://127.0.0.1:50052");
         assert_eq!(config.notifications_url, "http://127.0.0.1:50053");
+        assert_eq!(config.scoring_url, "http://127.0.0.1:50054");
         assert_eq!(config.public_url, "http://127.0.0.1:8080");
         assert!(config.cors_origins.is_empty());
         assert!(!config.dev_mode);
@@ -399,6 +417,30 @@ mod tests {
     }
 
     #[test]
+    fn scoring_is_set_like_the_other_upstreams() {
+        let cli = Cli::try_parse_from(["gw", "--scoring-url", " http://scoring:50054 "]).unwrap();
+        let config = cli.gateway.into_config(verifier()).unwrap();
+        assert_eq!(config.scoring_url, "http://scoring:50054");
+
+        // `new` keeps working, with the default; the builder overrides it.
+        let config = GatewayConfig::new(verifier(), "http://membership:50051");
+        assert_eq!(config.scoring_url, DEFAULT_SCORING_URL);
+        config.validate().unwrap();
+        let config = config.with_scoring("https://scoring.internal:443");
+        assert_eq!(config.scoring_url, "https://scoring.internal:443");
+        config.validate().unwrap();
+        for bad in ["nope", "scoring:50054", "ftp://s:1", ""] {
+            let config =
+                GatewayConfig::new(verifier(), "http://membership:50051").with_scoring(bad);
+            assert_eq!(
+                field(config.validate().unwrap_err()),
+                "COLLEGIUM_SCORING_URL",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn each_bad_setting_is_named() {
         let base = || Cli::try_parse_from(["gw"]).unwrap().gateway;
         let mut a = base();
@@ -438,6 +480,12 @@ mod tests {
         assert_eq!(
             field(a.into_config(verifier()).unwrap_err()),
             "COLLEGIUM_NOTIFICATIONS_URL"
+        );
+        let mut a = base();
+        a.scoring_url = "scoring:50054".into();
+        assert_eq!(
+            field(a.into_config(verifier()).unwrap_err()),
+            "COLLEGIUM_SCORING_URL"
         );
         for url in [
             "collegium.example.org",

@@ -28,12 +28,13 @@ use crate::config::GatewayConfig;
 /// timeout around ours.
 pub const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Channels to every upstream service. Scoring joins here when it arrives.
+/// Channels to every upstream service.
 #[derive(Clone, Debug)]
 pub struct Upstreams {
     pub membership: Channel,
     pub scheduling: Channel,
     pub notifications: Channel,
+    pub scoring: Channel,
 }
 
 /// One upstream's answer to the readiness check.
@@ -52,6 +53,7 @@ impl Upstreams {
             membership: platform::grpc::channel(&config.membership_url)?,
             scheduling: platform::grpc::channel(&config.scheduling_url)?,
             notifications: platform::grpc::channel(&config.notifications_url)?,
+            scoring: platform::grpc::channel(&config.scoring_url)?,
         })
     }
 
@@ -60,6 +62,7 @@ impl Upstreams {
             ("membership", self.membership.clone()),
             ("scheduling", self.scheduling.clone()),
             ("notifications", self.notifications.clone()),
+            ("scoring", self.scoring.clone()),
         ]
     }
 

@@ -50,10 +50,11 @@ fn spawn_gateway(key_file: &std::path::Path, upstream: &str) -> Gateway {
         .env("COLLEGIUM_HTTP_LISTEN", format!("127.0.0.1:{port}"))
         .env("COLLEGIUM_MEMBERSHIP_URL", upstream)
         // Readiness checks every upstream's gRPC health; membership's server
-        // stands in for scheduling and notifications here (only their
-        // health is asked).
+        // stands in for scheduling, notifications and scoring here (only
+        // their health is asked).
         .env("COLLEGIUM_SCHEDULING_URL", upstream)
         .env("COLLEGIUM_NOTIFICATIONS_URL", upstream)
+        .env("COLLEGIUM_SCORING_URL", upstream)
         .env("COLLEGIUM_SERVICE_KEY_FILE", key_file)
         .env("COLLEGIUM_SHUTDOWN_DRAIN_SECONDS", "1")
         .env("COLLEGIUM_LOG", "warn")

@@ -2,7 +2,7 @@
 //!
 //! Each service contributes its own query and mutation objects (and, for
 //! notifications, a subscription object) from its own module
-//! (`membership.rs`, `scheduling.rs`, `notifications.rs`; scoring later),
+//! (`membership.rs`, `scheduling.rs`, `notifications.rs`, `scoring.rs`),
 //! merged here with `MergedObject` / `MergedSubscription`, so adding a
 //! service means adding a file and one line in each root below — no
 //! resolver of one service lives in another's file.
@@ -17,6 +17,7 @@ pub mod membership;
 pub mod notifications;
 pub(crate) mod paging;
 pub mod scheduling;
+pub mod scoring;
 
 use async_graphql::{Data, MergedObject, MergedSubscription, Schema};
 use platform::{Error, auth::Principal};
@@ -29,6 +30,7 @@ pub struct Query(
     membership::MembershipQuery,
     scheduling::SchedulingQuery,
     notifications::NotificationsQuery,
+    scoring::ScoringQuery,
 );
 
 /// Every mutation of every service.
@@ -37,6 +39,7 @@ pub struct Mutation(
     membership::MembershipMutation,
     scheduling::SchedulingMutation,
     notifications::NotificationsMutation,
+    scoring::ScoringMutation,
 );
 
 /// Every subscription of every service (served over graphql-ws only).
@@ -138,6 +141,11 @@ pub fn caller_data(
     data.insert(notifications::Notifications::for_caller(
         &upstreams.notifications,
         &principal,
+    )?);
+    data.insert(scoring::Scoring::for_caller(
+        &upstreams.scoring,
+        &principal,
+        cache,
     )?);
     data.insert(principal);
     Ok(())
@@ -472,6 +480,169 @@ mod tests {
             block(&sdl, "enum NotificationChannel {").contains("IN_APP EMAIL "),
             "{sdl}"
         );
+        assert!(!sdl.contains("UNSPECIFIED"));
+    }
+
+    #[test]
+    fn every_scoring_query_and_mutation_is_in_the_schema() {
+        let sdl = sdl();
+        let query = &block(&sdl, "type Query {");
+        for field in [
+            "rubrics(first: Int, after: String, programme: String): RubricConnection!",
+            "rubric(id: ID!): Rubric ",
+            "portfolios(first: Int, after: String, academicYear: Int, schoolId: ID): PortfolioConnection!",
+            "portfolio(id: ID!): Portfolio ",
+            "qualificationSets(rubricId: ID!, academicYear: Int): [QualificationSet!]!",
+            "eligibility(sessionId: ID!, scorerId: ID): Eligibility!",
+            "scoringSessions(first: Int, after: String, academicYear: Int, clusterId: ID): ScoringSessionConnection!",
+            "scoringSession(id: ID!): ScoringSession ",
+            "myAssignments(first: Int, after: String, sessionId: ID, pendingOnly: Boolean! = false): AssignmentConnection!",
+            "sessionAssignments(sessionId: ID!, first: Int, after: String, scorerId: ID): AssignmentConnection!",
+            "scoreHistory(sessionId: ID!, portfolioId: ID!): ScoreHistory!",
+            "results(sessionId: ID!, first: Int, after: String, awaitingThirdReadOnly: Boolean! = false): PortfolioResultConnection!",
+            "agreementStats(groupBy: AgreementGroupBy!, academicYear: Int, sessionId: ID, clusterId: ID): [AgreementRow!]!",
+            "schoolScoresCsv(academicYear: Int!, schoolId: ID): ScoringExport!",
+            "researchExtractCsv(academicYear: Int!): ScoringExport!",
+        ] {
+            assert!(query.contains(field), "Query lacks {field}\n{query}");
+        }
+        let mutation = &block(&sdl, "type Mutation {");
+        for (name, input, output) in [
+            ("createRubric", "CreateRubricInput", "Rubric!"),
+            ("addAnchorPaper", "AddAnchorPaperInput", "AnchorPaper!"),
+            ("createPortfolios", "CreatePortfoliosInput", "[Portfolio!]!"),
+            (
+                "promotePortfolios",
+                "PromotePortfoliosInput",
+                "PromotionReport!",
+            ),
+            (
+                "createQualificationSet",
+                "CreateQualificationSetInput",
+                "QualificationSet!",
+            ),
+            (
+                "submitQualificationAttempt",
+                "SubmitQualificationAttemptInput",
+                "QualificationAttempt!",
+            ),
+            (
+                "createScoringSession",
+                "CreateScoringSessionInput",
+                "ScoringSession!",
+            ),
+            (
+                "addSessionPortfolios",
+                "AddSessionPortfoliosInput",
+                "ScoringSession!",
+            ),
+            (
+                "assignScoringSession",
+                "AssignScoringSessionInput",
+                "AssignmentReport!",
+            ),
+            ("planBackreads", "PlanBackreadsInput", "AssignmentReport!"),
+            (
+                "closeScoringSession",
+                "CloseScoringSessionInput",
+                "ScoringSession!",
+            ),
+            ("submitScore", "SubmitScoreInput", "Score!"),
+            ("correctScore", "CorrectScoreInput", "Score!"),
+        ] {
+            let field = format!(" {name}(input: {input}!): {output} ");
+            assert!(
+                mutation.contains(&field),
+                "Mutation lacks {field}\n{mutation}"
+            );
+        }
+    }
+
+    #[test]
+    fn scoring_relations_are_nullable_and_inputs_mirror_the_proto() {
+        let sdl = sdl();
+        let session = &block(&sdl, "type ScoringSession {");
+        for field in [
+            "eventId: ID!",
+            "event: Event ",
+            "rubric: Rubric ",
+            "cluster: Cluster ",
+            "lead: Person ",
+            "status: ScoringSessionStatus!",
+            "calibrationSince: DateTime ",
+            "portfolioCount: Int!",
+            "progress: SessionProgress!",
+            "closedAt: DateTime ",
+        ] {
+            assert!(
+                session.contains(field),
+                "ScoringSession lacks {field}\n{session}"
+            );
+        }
+        let rubric = &block(&sdl, "type Rubric {");
+        for field in [
+            "scorePoints: [ScorePoint!]!",
+            "anchorCounts: [AnchorCount!]!",
+            "anchorPapers: [AnchorPaper!]!",
+            "qualificationThreshold: Float!",
+        ] {
+            assert!(rubric.contains(field), "Rubric lacks {field}\n{rubric}");
+        }
+        let portfolio = &block(&sdl, "type Portfolio {");
+        for field in [
+            "studentRef: String ",
+            "school: Organisation ",
+            "previous: Portfolio ",
+        ] {
+            assert!(portfolio.contains(field), "{field}\n{portfolio}");
+        }
+        for ty in ["type Assignment {", "type Score {"] {
+            let block = &block(&sdl, ty);
+            assert!(block.contains("scorer: Person "), "{block}");
+            assert!(block.contains("session: ScoringSession "), "{block}");
+            assert!(block.contains("portfolio: Portfolio "), "{block}");
+            assert!(block.contains("kind: ReadKind!"), "{block}");
+        }
+        let score = &block(&sdl, "type Score {");
+        for field in ["score: Int ", "conditionCode: String ", "reason: String "] {
+            assert!(score.contains(field), "Score lacks {field}\n{score}");
+        }
+        let row = &block(&sdl, "type AgreementRow {");
+        for field in [
+            "qwk: Float ",
+            "matrix: [[Int!]!]!",
+            "driftWindows: [Float!]!",
+        ] {
+            assert!(row.contains(field), "AgreementRow lacks {field}\n{row}");
+        }
+        assert_eq!(
+            block(&sdl, "type ScoringExport {"),
+            "type ScoringExport { fileName: String! csv: String! rows: Int! excluded: Int! "
+        );
+        let submit = &block(&sdl, "input SubmitScoreInput {");
+        for field in [
+            "assignmentId: ID!",
+            "score: Int ",
+            "dimensions: [DimensionScoreInput!]! = []",
+            "conditionCode: String ",
+        ] {
+            assert!(submit.contains(field), "{field}\n{submit}");
+        }
+        let session_input = &block(&sdl, "input CreateScoringSessionInput {");
+        for field in [
+            "secondReadShare: Float ",
+            "allowOwnSchool: Boolean! = false",
+            "calibrationSince: DateTime ",
+            "leadId: ID ",
+        ] {
+            assert!(session_input.contains(field), "{field}\n{session_input}");
+        }
+        assert!(block(&sdl, "enum ReadKind {").contains("FIRST SECOND THIRD BACKREAD "));
+        assert!(
+            block(&sdl, "enum AgreementGroupBy {").contains("SCORER SESSION CLUSTER SCHOOL YEAR ")
+        );
+        assert!(block(&sdl, "enum QualificationSetKind {").contains("QUALIFYING CALIBRATION "));
+        assert!(block(&sdl, "enum ScoringSessionStatus {").contains("OPEN CLOSED "));
         assert!(!sdl.contains("UNSPECIFIED"));
     }
 

@@ -36,7 +36,7 @@ pub fn closed_port_url() -> String {
 }
 
 /// A production-configured gateway whose upstreams (membership,
-/// scheduling, notifications) are all down.
+/// scheduling, notifications, scoring) are all down.
 pub async fn spawn_gateway() -> TestGateway {
     spawn_gateway_with(|_| {}).await
 }
@@ -55,7 +55,8 @@ pub async fn spawn_gateway_trusting(
     testkit::init_tracing();
     let mut config = GatewayConfig::new(issuer.verifier.clone(), closed_port_url())
         .with_scheduling(closed_port_url())
-        .with_notifications(closed_port_url());
+        .with_notifications(closed_port_url())
+        .with_scoring(closed_port_url());
     adjust(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (tx, rx) = oneshot::channel::<()>();

@@ -6,14 +6,16 @@
 //! calendar and unsubscribe routes — and point the upstream URLs at closed
 //! ports, which is also how "a service is down" is tested. Where the
 //! gateway's handling of an answer is the point (the calendar feed, the
-//! inbox subscription, unsubscribe links), a small fake gRPC server stands
-//! in for the service; where relations to membership are, the real
-//! membership service runs in-process on SQLite.
+//! inbox subscription, unsubscribe links, every scoring call), a small fake
+//! gRPC server stands in for the service (the scoring fake verifies tokens
+//! and keeps tenants apart as the service does); where relations to
+//! membership are, the real membership service runs in-process on SQLite.
 
 mod auth;
 mod cors;
 mod fake_notifications;
 mod fake_scheduling;
+mod fake_scoring;
 mod helpers;
 mod introspection;
 mod limits;
@@ -22,4 +24,5 @@ mod ops;
 #[cfg(feature = "persisted-queries")]
 mod persisted_queries;
 mod scheduling;
+mod scoring;
 mod subscriptions;

@@ -37,7 +37,8 @@ async fn readyz_names_every_upstream_that_is_down() {
     assert_eq!(body["failing"][0]["upstream"], "membership", "{body}");
     assert_eq!(body["failing"][1]["upstream"], "scheduling", "{body}");
     assert_eq!(body["failing"][2]["upstream"], "notifications", "{body}");
-    assert_eq!(body["failing"].as_array().unwrap().len(), 3, "{body}");
+    assert_eq!(body["failing"][3]["upstream"], "scoring", "{body}");
+    assert_eq!(body["failing"].as_array().unwrap().len(), 4, "{body}");
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
 
@@ -46,11 +47,17 @@ async fn readyz_names_scheduling_alone_when_only_it_is_down() {
     // A gRPC server of the platform kit answers grpc.health.v1 for "".
     let membership = fake_upstream(tonic::service::Routes::default()).await;
     let notifications = fake_upstream(tonic::service::Routes::default()).await;
-    let (m, n) = (membership.url.clone(), notifications.url.clone());
+    let scoring = fake_upstream(tonic::service::Routes::default()).await;
+    let (m, n, s) = (
+        membership.url.clone(),
+        notifications.url.clone(),
+        scoring.url.clone(),
+    );
     let gw = spawn_gateway_with(|c| {
         c.membership_url = m;
         c.scheduling_url = closed_port_url();
         c.notifications_url = n;
+        c.scoring_url = s;
     })
     .await;
     assert_eq!(
@@ -66,11 +73,17 @@ async fn readyz_names_scheduling_alone_when_only_it_is_down() {
 async fn readyz_names_notifications_alone_when_only_it_is_down() {
     let membership = fake_upstream(tonic::service::Routes::default()).await;
     let scheduling = fake_upstream(tonic::service::Routes::default()).await;
-    let (m, s) = (membership.url.clone(), scheduling.url.clone());
+    let scoring = fake_upstream(tonic::service::Routes::default()).await;
+    let (m, s, sc) = (
+        membership.url.clone(),
+        scheduling.url.clone(),
+        scoring.url.clone(),
+    );
     let gw = spawn_gateway_with(|c| {
         c.membership_url = m;
         c.scheduling_url = s;
         c.notifications_url = closed_port_url();
+        c.scoring_url = sc;
     })
     .await;
     assert_eq!(
@@ -83,7 +96,7 @@ async fn readyz_names_notifications_alone_when_only_it_is_down() {
 }
 
 #[tokio::test]
-async fn readyz_is_ready_when_every_upstream_serves() {
+async fn readyz_names_scoring_alone_when_only_it_is_down() {
     let membership = fake_upstream(tonic::service::Routes::default()).await;
     let scheduling = fake_upstream(tonic::service::Routes::default()).await;
     let notifications = fake_upstream(tonic::service::Routes::default()).await;
@@ -96,6 +109,32 @@ async fn readyz_is_ready_when_every_upstream_serves() {
         c.membership_url = m;
         c.scheduling_url = s;
         c.notifications_url = n;
+        c.scoring_url = closed_port_url();
+    })
+    .await;
+    assert_eq!(
+        failing(&gw).await,
+        (StatusCode::SERVICE_UNAVAILABLE, vec!["scoring".to_string()])
+    );
+}
+
+#[tokio::test]
+async fn readyz_is_ready_when_every_upstream_serves() {
+    let membership = fake_upstream(tonic::service::Routes::default()).await;
+    let scheduling = fake_upstream(tonic::service::Routes::default()).await;
+    let notifications = fake_upstream(tonic::service::Routes::default()).await;
+    let scoring = fake_upstream(tonic::service::Routes::default()).await;
+    let (m, s, n, sc) = (
+        membership.url.clone(),
+        scheduling.url.clone(),
+        notifications.url.clone(),
+        scoring.url.clone(),
+    );
+    let gw = spawn_gateway_with(|c| {
+        c.membership_url = m;
+        c.scheduling_url = s;
+        c.notifications_url = n;
+        c.scoring_url = sc;
     })
     .await;
     assert_eq!(failing(&gw).await, (StatusCode::OK, vec![]));
