@@ -668,6 +668,17 @@ impl ScoringStore for Store {
         portfolios: Vec<NewPortfolio>,
     ) -> Result<Vec<StoredPortfolio>> {
         let created = now();
+        // The same student twice in the batch, named at the second folder.
+        let mut seen = std::collections::HashSet::new();
+        if let Some(i) = portfolios
+            .iter()
+            .position(|p| !seen.insert((&p.student_index, p.portfolio.academic_year)))
+        {
+            return Err(Error::Conflict(format!(
+                "portfolios[{i}].student_ref: the student appears twice for academic year {}",
+                portfolios[i].portfolio.academic_year
+            )));
+        }
         let mut tx = self.tx(t).await?;
         // A student already holding a folder of the year, named by position.
         for chunk in portfolios.chunks(IN_CHUNK / 2) {
