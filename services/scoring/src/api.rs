@@ -205,65 +205,72 @@ impl ScoringApi {
         ))
     }
 
-    /// Statistics rows for a grouping and filter.
     async fn agreement(
         &self,
         p: &Principal,
         group_by: GroupBy,
         filter: &StatsFilter,
     ) -> Result<Vec<pb::AgreementRow>> {
-        let cells = self
-            .store
-            .agreement_cells(p.tenant, group_by, filter)
-            .await?;
-        let mut rubric_ids: Vec<Uuid> = cells.iter().map(|c| c.1).collect();
-        rubric_ids.sort();
-        rubric_ids.dedup();
-        let rubrics: HashMap<Uuid, Rubric> = self
-            .store
-            .get_rubrics(p.tenant, &rubric_ids)
+        agreement_rows(self.store.as_ref(), p.tenant, group_by, filter).await
+    }
+}
+
+/// Agreement statistics of a tenant's current paired reads, one row per
+/// group and rubric: the store aggregates confusion-matrix cells in SQL,
+/// [`stats`] computes everything else from them; by scorer, each scorer's
+/// drift too. (Public for the benchmark, which times exactly this.)
+pub async fn agreement_rows(
+    store: &dyn ScoringStore,
+    t: platform::auth::TenantId,
+    group_by: GroupBy,
+    filter: &StatsFilter,
+) -> Result<Vec<pb::AgreementRow>> {
+    let cells = store.agreement_cells(t, group_by, filter).await?;
+    let mut rubric_ids: Vec<Uuid> = cells.iter().map(|c| c.1).collect();
+    rubric_ids.sort();
+    rubric_ids.dedup();
+    let rubrics: HashMap<Uuid, Rubric> = store
+        .get_rubrics(t, &rubric_ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    let mut matrices: BTreeMap<(String, Uuid), stats::Matrix> = BTreeMap::new();
+    for (key, rubric, a, b, n) in cells {
+        let r = rubrics
+            .get(&rubric)
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("scores of unknown rubric {rubric}")))?;
+        let m = matrices
+            .entry((key, rubric))
+            .or_insert_with(|| stats::Matrix::new(r.min(), r.max()));
+        m.add(a, b, n).map_err(Error::internal)?;
+    }
+    let drifts: HashMap<String, stats::Drift> = if group_by == GroupBy::Scorer {
+        store
+            .exact_windows(t, filter, stats::DRIFT_WINDOW as u32)
             .await?
             .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
-        let mut matrices: BTreeMap<(String, Uuid), stats::Matrix> = BTreeMap::new();
-        for (key, rubric, a, b, n) in cells {
-            let r = rubrics.get(&rubric).ok_or_else(|| {
-                Error::internal(anyhow::anyhow!("scores of unknown rubric {rubric}"))
-            })?;
-            let m = matrices
-                .entry((key, rubric))
-                .or_insert_with(|| stats::Matrix::new(r.min(), r.max()));
-            m.add(a, b, n).map_err(Error::internal)?;
-        }
-        let drifts: HashMap<String, stats::Drift> = if group_by == GroupBy::Scorer {
-            self.store
-                .exact_sequences(p.tenant, filter)
-                .await?
-                .into_iter()
-                .filter_map(|(scorer, seq)| {
-                    stats::drift(
-                        &seq,
-                        stats::DRIFT_WINDOW,
-                        stats::DRIFT_MIN_WINDOWS,
-                        stats::DRIFT_SLOPE_WARNING,
-                    )
-                    .map(|d| (scorer.to_string(), d))
-                })
-                .collect()
-        } else {
-            HashMap::new()
-        };
-        Ok(matrices
-            .into_iter()
-            .map(|((key, rubric), m)| {
-                let t = thresholds(&rubrics[&rubric]);
-                let a = stats::agreement(&m, &t, stats::MIN_PAIRS_FOR_FLAGS);
-                let drift = drifts.get(&key);
-                agreement_out(key, rubric, &a, &t, drift)
+            .filter_map(|(scorer, windows)| {
+                stats::drift_of_windows(
+                    windows,
+                    stats::DRIFT_MIN_WINDOWS,
+                    stats::DRIFT_SLOPE_WARNING,
+                )
+                .map(|d| (scorer.to_string(), d))
             })
-            .collect())
-    }
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    Ok(matrices
+        .into_iter()
+        .map(|((key, rubric), m)| {
+            let t = thresholds(&rubrics[&rubric]);
+            let a = stats::agreement(&m, &t, stats::MIN_PAIRS_FOR_FLAGS);
+            let drift = drifts.get(&key);
+            agreement_out(key.clone(), rubric, &a, &t, drift)
+        })
+        .collect())
 }
 
 #[tonic::async_trait]

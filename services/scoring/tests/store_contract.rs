@@ -150,6 +150,20 @@ async fn assignments(
 type Cells = BTreeMap<(String, i32, i32), u64>;
 
 /// Agreement cells keyed by (group, first, second); every cell of `rubric`.
+/// Each scorer's paired reads in order (windows of one read), as agreed or not.
+async fn reads_in_order(
+    s: &dyn Inspect,
+    t: TenantId,
+    filter: &StatsFilter,
+) -> Vec<(Uuid, Vec<bool>)> {
+    s.exact_windows(t, filter, 1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, rates)| (k, rates.into_iter().map(|r| r == 1.0).collect()))
+        .collect()
+}
+
 async fn cells(
     s: &dyn Inspect,
     t: TenantId,
@@ -2187,7 +2201,9 @@ async fn every_mutation_writes_its_audit_record_and_outbox_event(s: &dyn Inspect
     s.agreement_cells(t, GroupBy::Scorer, &StatsFilter::default())
         .await
         .unwrap();
-    s.exact_sequences(t, &StatsFilter::default()).await.unwrap();
+    s.exact_windows(t, &StatsFilter::default(), 1)
+        .await
+        .unwrap();
     s.export_rows(t, YEAR, None).await.unwrap();
     trail.expect_nothing("reads").await;
 
@@ -2432,15 +2448,25 @@ async fn agreement_statistics_and_exports_count_current_pairs(s: &dyn Inspect) {
 
     // In the order the pairs formed, not the folders' order.
     assert_eq!(
-        s.exact_sequences(t, &all).await.unwrap(),
+        reads_in_order(s, t, &all).await,
         vec![
             (a, vec![false, true, true, false]),
             (b, vec![false, true, false, false]),
             (c, vec![true, false]),
         ]
     );
+    // Windows of two and three reads: rates per full window, the partial
+    // last window (and a scorer with no full window) left out.
     assert_eq!(
-        s.exact_sequences(t, &this_year).await.unwrap(),
+        s.exact_windows(t, &all, 2).await.unwrap(),
+        vec![(a, vec![0.5, 0.5]), (b, vec![0.5, 0.0]), (c, vec![0.5])]
+    );
+    assert_eq!(
+        s.exact_windows(t, &all, 3).await.unwrap(),
+        vec![(a, vec![2.0 / 3.0]), (b, vec![1.0 / 3.0])]
+    );
+    assert_eq!(
+        reads_in_order(s, t, &this_year).await,
         vec![
             (a, vec![false, true, true]),
             (b, vec![false, true, false]),
@@ -2448,18 +2474,18 @@ async fn agreement_statistics_and_exports_count_current_pairs(s: &dyn Inspect) {
         ]
     );
     assert_eq!(
-        s.exact_sequences(
+        reads_in_order(
+            s,
             t,
             &StatsFilter {
                 session_id: Some(s2.id),
                 ..StatsFilter::default()
             }
         )
-        .await
-        .unwrap(),
+        .await,
         vec![(a, vec![true]), (c, vec![true])]
     );
-    assert_eq!(s.exact_sequences(t, &nowhere).await.unwrap(), vec![]);
+    assert_eq!(reads_in_order(s, t, &nowhere).await, vec![]);
 
     // Exports: resolved folders of the year, by school.
     let export = |year: i32, school: Option<Uuid>| async move {
@@ -2529,7 +2555,7 @@ async fn agreement_statistics_and_exports_count_current_pairs(s: &dyn Inspect) {
         ])
     );
     assert_eq!(
-        s.exact_sequences(t, &first_session).await.unwrap(),
+        reads_in_order(s, t, &first_session).await,
         vec![
             (a, vec![true, true]),
             (b, vec![true, true, false]),
@@ -2666,11 +2692,9 @@ async fn tenants_never_see_or_touch_each_others_rows(s: &dyn Inspect) {
         );
         assert!(mine.iter().all(|c| c.1 == a.rubric.id), "{group:?}");
     }
-    assert_eq!(s.exact_sequences(ta, &of_b).await.unwrap(), vec![]);
+    assert_eq!(reads_in_order(s, ta, &of_b).await, vec![]);
     assert_eq!(
-        s.exact_sequences(ta, &StatsFilter::default())
-            .await
-            .unwrap(),
+        reads_in_order(s, ta, &StatsFilter::default()).await,
         vec![(a.first, vec![true]), (a.second, vec![true])]
     );
     assert_eq!(

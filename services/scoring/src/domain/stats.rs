@@ -470,6 +470,17 @@ pub fn drift(
         .chunks_exact(window)
         .map(|w| w.iter().filter(|&&agreed| agreed).count() as f64 / window as f64)
         .collect();
+    drift_of_windows(windows, min_windows, slope_warning)
+}
+
+/// [`drift`] from the exact-agreement rate of each full window, oldest
+/// first, as the store aggregates them in SQL (so a scorer's reads need not
+/// leave the database one by one).
+pub fn drift_of_windows(
+    windows: Vec<f64>,
+    min_windows: usize,
+    slope_warning: f64,
+) -> Option<Drift> {
     if windows.len() < min_windows.max(2) {
         return None;
     }

@@ -281,13 +281,15 @@ pub trait ScoringStore: Send + Sync + 'static {
         group_by: GroupBy,
         filter: &StatsFilter,
     ) -> Result<Vec<MatrixCell>>;
-    /// For each scorer, whether each of their paired reads agreed exactly,
-    /// in the order the pairs formed.
-    async fn exact_sequences(
+    /// For each scorer, the exact-agreement rate of each full window of
+    /// `window` paired reads, in the order the pairs formed (a trailing
+    /// partial window is left out; scorers without a full window too).
+    async fn exact_windows(
         &self,
         t: TenantId,
         filter: &StatsFilter,
-    ) -> Result<Vec<(Uuid, Vec<bool>)>>;
+        window: u32,
+    ) -> Result<Vec<(Uuid, Vec<f64>)>>;
     /// Resolved portfolios of a year (optionally one school), by school.
     async fn export_rows(
         &self,

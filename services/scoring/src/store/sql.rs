@@ -1124,6 +1124,22 @@ impl ScoringStore for Store {
         let mut unique: Vec<Uuid> = portfolios.to_vec();
         unique.sort();
         unique.dedup();
+        // Folders already in the session stay as they are, unaudited: adding
+        // them again changes nothing.
+        let mut present = std::collections::HashSet::new();
+        for chunk in unique.chunks(IN_CHUNK) {
+            let mut q = QueryBuilder::<Db>::new(
+                "SELECT portfolio_id FROM session_portfolios WHERE tenant_id = ",
+            );
+            q.push_bind(t.0)
+                .push(" AND session_id = ")
+                .push_bind(s.id)
+                .push(" AND portfolio_id IN (");
+            in_list(&mut q, chunk);
+            let rows: Vec<(Uuid,)> = q.build_query_as().fetch_all(&mut *tx).await?;
+            present.extend(rows.into_iter().map(|(id,)| id));
+        }
+        unique.retain(|id| !present.contains(id));
         for chunk in unique.chunks(ROWS_PER_INSERT) {
             let mut q = QueryBuilder::<Db>::new(
                 "INSERT INTO session_portfolios (tenant_id, session_id, portfolio_id, school_id, \
@@ -1141,21 +1157,22 @@ impl ScoringStore for Store {
                     .push_bind("")
                     .push_bind(decided);
             });
-            q.push(" ON CONFLICT DO NOTHING");
             q.build().execute(&mut *tx).await?;
         }
-        record_all(
-            &mut tx,
-            vec![entry(
-                t,
-                actor,
-                "session.portfolios_added",
-                s.id,
-                Some(json!({ "portfolio_ids": unique })),
-                json!({}),
-            )],
-        )
-        .await?;
+        if !unique.is_empty() {
+            record_all(
+                &mut tx,
+                vec![entry(
+                    t,
+                    actor,
+                    "session.portfolios_added",
+                    s.id,
+                    Some(json!({ "portfolio_ids": unique })),
+                    json!({}),
+                )],
+            )
+            .await?;
+        }
         let s = session_in(&mut tx, t, session, "").await?;
         self.commit(tx).await?;
         Ok(s)
@@ -1887,36 +1904,47 @@ impl ScoringStore for Store {
         Ok(out)
     }
 
-    async fn exact_sequences(
+    async fn exact_windows(
         &self,
         t: TenantId,
         filter: &StatsFilter,
-    ) -> Result<Vec<(Uuid, Vec<bool>)>> {
+        window: u32,
+    ) -> Result<Vec<(Uuid, Vec<f64>)>> {
+        if window == 0 {
+            return Ok(vec![]);
+        }
         let filters = "tenant_id = $1 AND paired_at IS NOT NULL AND first_score IS NOT NULL \
                        AND second_score IS NOT NULL AND ($2 IS NULL OR academic_year = $2) \
                        AND ($3 IS NULL OR session_id = $3) AND ($4 IS NULL OR cluster_id = $4)";
+        let agreed = "CASE WHEN first_score = second_score THEN 1 ELSE 0 END";
         let mut tx = self.tx(t).await?;
-        let rows: Vec<(Uuid, bool)> = sqlx::query_as(&format!(
-            "SELECT k, agreed FROM ( \
-               SELECT first_scorer AS k, first_score = second_score AS agreed, paired_at, portfolio_id \
-               FROM session_portfolios WHERE {filters} \
-               UNION ALL \
-               SELECT second_scorer AS k, first_score = second_score AS agreed, paired_at, portfolio_id \
-               FROM session_portfolios WHERE {filters}) p \
-             ORDER BY k, paired_at, portfolio_id"
+        // Numbered per scorer in the order the pairs formed, then summed per
+        // window in SQL: a scorer's reads never leave the database one by one.
+        let rows: Vec<(Uuid, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT k, w, SUM(agreed) FROM ( \
+               SELECT k, agreed, (ROW_NUMBER() OVER (PARTITION BY k ORDER BY paired_at, portfolio_id) - 1) / $5 AS w \
+               FROM ( \
+                 SELECT first_scorer AS k, {agreed} AS agreed, paired_at, portfolio_id \
+                 FROM session_portfolios WHERE {filters} \
+                 UNION ALL \
+                 SELECT second_scorer AS k, {agreed} AS agreed, paired_at, portfolio_id \
+                 FROM session_portfolios WHERE {filters}) p) q \
+             GROUP BY k, w HAVING COUNT(*) = $5 ORDER BY k, w"
         ))
         .bind(t.0)
         .bind(filter.academic_year)
         .bind(filter.session_id)
         .bind(filter.cluster_id)
+        .bind(i64::from(window))
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut out: Vec<(Uuid, Vec<bool>)> = Vec::new();
-        for (k, agreed) in rows {
+        let mut out: Vec<(Uuid, Vec<f64>)> = Vec::new();
+        for (k, _, agreed) in rows {
+            let rate = agreed as f64 / f64::from(window);
             match out.last_mut() {
-                Some((last, seq)) if *last == k => seq.push(agreed),
-                _ => out.push((k, vec![agreed])),
+                Some((last, rates)) if *last == k => rates.push(rate),
+                _ => out.push((k, vec![rate])),
             }
         }
         Ok(out)
