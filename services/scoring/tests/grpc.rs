@@ -891,7 +891,7 @@ async fn bad_input_and_ineligible_scorers_get_reasons_and_nothing_is_written() {
             .is_empty()
         );
 
-        let (_rubric, session, _) = scored_setup(&app, &w, 4, 0.0).await;
+        let (_rubric, session, all_folders) = scored_setup(&app, &w, 4, 0.0).await;
         // Scorer 4 is untrained: their eligibility says so, to them and the lead.
         for client in [app.scorer(&w, 4), app.lead(&w)] {
             let e = ok(client
@@ -1026,7 +1026,23 @@ async fn bad_input_and_ineligible_scorers_get_reasons_and_nothing_is_written() {
                 .await,
             Code::PermissionDenied,
         );
-        // Teachers see no student ids or folders outside their reads.
+        // Teachers see no student ids, and no folders outside their reads.
+        let folders = ok(app
+            .scorer(&w, 0)
+            .get_portfolios(pb::GetByIdsRequest {
+                ids: all_folders.clone(),
+            })
+            .await)
+        .portfolios;
+        // 4 folders, 2 per school, no second reads: scorer 0 (school A)
+        // reads school B's two.
+        assert_eq!(folders.len(), 2, "only the folders scorer 0 reads");
+        assert!(folders.iter().any(|f| f.id == a.portfolio_id));
+        assert!(
+            folders
+                .iter()
+                .all(|f| f.student_ref.is_empty() && f.school_id == w.schools[1].to_string())
+        );
         code(
             app.scorer(&w, 0)
                 .list_portfolios(pb::ListPortfoliosRequest::default())

@@ -2021,6 +2021,10 @@ async fn every_mutation_writes_its_audit_record_and_outbox_event(s: &dyn Inspect
             &[("session.portfolios_added", sess.id)],
         )
         .await;
+    s.add_session_portfolios(t, ACTOR, sess.id, &f[..2])
+        .await
+        .unwrap();
+    trail.expect_nothing("the same folders added again").await;
     s.add_session_portfolios(t, ACTOR, sess.id, &[f[2]])
         .await
         .unwrap_err();
