@@ -1,6 +1,7 @@
-//! `TestPlatform::spawn()` starts membership (gRPC) and the gateway (HTTP) on
-//! port 0 against a fresh database, with the outbox relay publishing to a
-//! Redis stream of the test's own, and gives a GraphQL client.
+//! `TestPlatform::spawn()` starts membership, scheduling, notifications and
+//! scoring (gRPC) and the gateway (HTTP) on port 0 against a fresh database
+//! (one schema per service), with each service's outbox relay publishing to
+//! a Redis stream of the test's own, and gives a GraphQL client.
 
 use std::sync::Arc;
 
@@ -19,6 +20,9 @@ use uuid::Uuid;
 
 pub struct TestPlatform {
     pub gateway: String,
+    /// The scoring service's gRPC URL (`http://127.0.0.1:<port>`), for
+    /// checks below the gateway.
+    pub scoring: String,
     /// The gateway's base URL (calendar feeds, probes).
     pub base: String,
     pub issuer: TestIssuer,
@@ -124,18 +128,41 @@ impl TestPlatform {
         )
         .await
         .expect("notifications");
+        collegium_scoring::migrate_postgres(&db.owner_url)
+            .await
+            .expect("scoring schema");
+        let scoring_store =
+            collegium_scoring::open_postgres(&db.app_url(collegium_scoring::SCHEMA), 8)
+                .await
+                .expect("scoring store");
+        collegium_scoring::start_relay_postgres(&scoring_store, bus.clone(), stop_rx.clone());
+        let scoring = collegium_scoring::start(
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            Arc::new(scoring_store),
+            issuer.verifier.clone(),
+            collegium_scoring::ScoringRuntime {
+                membership_url: format!("http://{}", membership.addr),
+                scheduling_url: format!("http://{}", scheduling.addr),
+                key: collegium_scoring::MasterKey::generate(),
+            },
+            shutdown(&stop_rx),
+        )
+        .await
+        .expect("scoring");
         let config = collegium_gateway::GatewayConfig::new(
             issuer.verifier.clone(),
             format!("http://{}", membership.addr),
         )
         .with_scheduling(format!("http://{}", scheduling.addr))
         .with_notifications(format!("http://{}", notifications.addr))
+        .with_scoring(format!("http://{}", scoring.addr))
         .with_public_url(public.clone());
         let gateway = collegium_gateway::serve(config, listener, shutdown(&stop_rx))
             .await
             .expect("gateway");
         Self {
             gateway: format!("http://{}/graphql", gateway.addr),
+            scoring: format!("http://{}", scoring.addr),
             base: public,
             issuer,
             store,

@@ -1,9 +1,12 @@
 //! `collegium dev`: the whole platform in one process.
 //!
-//! Every service runs on its own loopback port exactly as in production (the
-//! gateway reaches it over gRPC with the caller's token), but on SQLite files
-//! in the data directory, with the in-process event bus and a dev token
-//! issuer whose key is kept in the data directory.
+//! Every service (membership, scheduling, notifications, scoring) runs on its
+//! own loopback port exactly as in production (the gateway reaches it over
+//! gRPC with the caller's token), but on SQLite files in the data directory,
+//! with the in-process event bus and a dev token issuer whose key is kept in
+//! the data directory. Scoring's student-id key is `scoring.key` there too
+//! (created on first start; deleting it makes the stored student ids of that
+//! directory unreadable).
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -101,6 +104,24 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     )
     .await?;
 
+    // Scoring asks membership for scorers' schools and research opt-outs, and
+    // scheduling for training attendance and the session's event.
+    let scoring_store = collegium_scoring::open_sqlite(&args.data_dir.join("scoring.db")).await?;
+    let scoring_relay =
+        collegium_scoring::start_relay_sqlite(&scoring_store, bus.clone(), stop_tx.subscribe());
+    let scoring = collegium_scoring::start(
+        TcpListener::bind("127.0.0.1:0").await?,
+        Arc::new(scoring_store),
+        verifier.clone(),
+        collegium_scoring::ScoringRuntime {
+            membership_url: format!("http://{}", membership.addr),
+            scheduling_url: format!("http://{}", scheduling.addr),
+            key: collegium_scoring::load_or_create_key(&args.data_dir.join("scoring.key"))?,
+        },
+        drained(&drain_tx),
+    )
+    .await?;
+
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e} (use --listen)", args.listen))?;
@@ -141,16 +162,33 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     {
         tracing::info!("seeded the demo tenants' academic year");
     }
+    if crate::seed_scoring::seed_if_empty(
+        &store,
+        &signer,
+        &format!("http://{}", scoring.addr),
+        &format!("http://{}", scheduling.addr),
+    )
+    .await?
+    {
+        tracing::info!("seeded the demo tenants' scored year");
+    }
 
     let mut config = GatewayConfig::new(verifier, format!("http://{}", membership.addr))
         .with_scheduling(format!("http://{}", scheduling.addr))
-        .with_notifications(format!("http://{}", notifications.addr));
+        .with_notifications(format!("http://{}", notifications.addr))
+        .with_scoring(format!("http://{}", scoring.addr));
     config.dev_mode = true;
     // Calendar feed and unsubscribe links must point at where this process really listens.
     let config = config.with_public_url(public_url.clone());
     let gateway = collegium_gateway::serve(config, listener, drained(&drain_tx)).await?;
 
-    print_welcome(&args, gateway.addr, &store, &signer, &logins).await?;
+    let services = [
+        ("membership", membership.addr),
+        ("scheduling", scheduling.addr),
+        ("notifications", notifications.addr),
+        ("scoring", scoring.addr),
+    ];
+    print_welcome(&args, gateway.addr, &services, &store, &signer, &logins).await?;
 
     shutdown_signal().await;
     let _ = drain_tx.send(());
@@ -158,10 +196,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let _ = membership.task.await;
     let _ = scheduling.task.await;
     let _ = notifications.task.await;
+    let _ = scoring.task.await;
     let _ = stop_tx.send(true);
     let _ = relay.await;
     let _ = scheduling_relay.await;
     let _ = notifications_relay.await;
+    let _ = scoring_relay.await;
     Ok(())
 }
 
@@ -169,6 +209,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 async fn print_welcome(
     args: &DevArgs,
     addr: SocketAddr,
+    services: &[(&str, SocketAddr)],
     store: &collegium_membership::store::sqlite::Store,
     signer: &platform::auth::TokenSigner,
     logins: &[crate::seed::DemoLogin],
@@ -179,6 +220,11 @@ async fn print_welcome(
     println!("  GraphiQL:  {url}");
     println!("  data dir:  {}", args.data_dir.display());
     println!("  e-mails:   {}", args.data_dir.join("mail").display());
+    // Each service's own loopback port: gRPC with reflection (grpcurl -plaintext).
+    println!("  services:");
+    for (name, addr) in services {
+        println!("    {name:<14} http://{addr}");
+    }
     println!();
     println!("Paste a token into GraphiQL's headers as {{\"Authorization\": \"Bearer <token>\"}}.");
     println!(

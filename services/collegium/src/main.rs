@@ -3,7 +3,8 @@
 //! - `collegium dev`: the whole platform in one process on SQLite files with
 //!   the in-process event bus, demo data on first start;
 //! - `collegium token`: a dev bearer token for a person of a dev data directory;
-//! - `collegium migrate`: migrates PostgreSQL (run as the schema owner);
+//! - `collegium migrate`: migrates PostgreSQL (run as the schema owner), every
+//!   service's schema or one (`--service membership|scheduling|notifications|scoring`);
 //! - `collegium tenant`: creates and lists tenants (operator work);
 //! - `collegium import`: imports a roster into a tenant (OneRoster 1.1 CSV or
 //!   `collegium-people.csv`), a dry run unless `--apply`.
@@ -12,6 +13,7 @@ mod dev;
 mod import;
 mod seed;
 mod seed_schedule;
+mod seed_scoring;
 
 use std::path::PathBuf;
 
@@ -65,7 +67,7 @@ enum Command {
         #[arg(long, env = "COLLEGIUM_MIGRATE_DATABASE_URL")]
         database_url: String,
         /// Which service to migrate (`all` for every one).
-        #[arg(long, default_value = "all", value_parser = ["all", "membership", "scheduling", "notifications"])]
+        #[arg(long, default_value = "all", value_parser = ["all", "membership", "scheduling", "notifications", "scoring"])]
         service: String,
     },
     /// Creates or lists tenants.
@@ -236,6 +238,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if service == "all" || service == "notifications" {
                 collegium_notifications::migrate_postgres(&database_url).await?;
                 eprintln!("notifications: migrated");
+            }
+            if service == "all" || service == "scoring" {
+                collegium_scoring::migrate_postgres(&database_url).await?;
+                eprintln!("scoring: migrated");
             }
             Ok(())
         }

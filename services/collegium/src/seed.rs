@@ -286,6 +286,12 @@ async fn district(store: &dyn MembershipStore) -> anyhow::Result<Vec<DemoLogin>>
         ),
         ("Omar", "Haddad", "omar.haddad", 0, north, None),
         ("Priya", "Raman", "priya.raman", 1, north, None),
+        // North's scorers besides the three above (see seed_scoring.rs):
+        // Grace qualifies, Malik attends the training but fails the
+        // qualifying set, Rosa misses the training.
+        ("Grace", "Lin", "grace.lin", 1, north, None),
+        ("Malik", "Johnson", "malik.johnson", 1, north, None),
+        ("Rosa", "Delgado", "rosa.delgado", 0, north, None),
         ("Jon", "Kowalski", "jon.kowalski", 2, south, None),
         ("Ana", "Silva", "ana.silva", 3, south, None),
     ];
@@ -327,6 +333,19 @@ async fn district(store: &dyn MembershipStore) -> anyhow::Result<Vec<DemoLogin>>
         )
         .await?;
     s.grant(observer, Role::Observer, None).await?;
+    // A family's research opt-out for one of the demo portfolios: research
+    // extracts of the scored year leave this student out.
+    store
+        .record_opt_out(
+            s.tenant,
+            ACTOR,
+            NewResearchOptOut {
+                student_ref: crate::seed_scoring::OPTED_OUT_STUDENT.into(),
+                organisation_id: schools[0],
+                recorded_for: "Parent, by signed form".into(),
+            },
+        )
+        .await?;
     Ok(s.logins)
 }
 

@@ -1,6 +1,7 @@
 //! The command line as a user runs it: `collegium dev` starts on an empty
-//! data directory, seeds the demo tenants and prints tokens that work in
-//! GraphQL; `collegium token` prints more; mistakes get clear messages.
+//! data directory, seeds the demo tenants (with the district's scored year)
+//! and prints tokens that work in GraphQL and each service's address;
+//! `collegium token` prints more; mistakes get clear messages.
 
 use std::{
     io::{BufRead, BufReader},
@@ -8,7 +9,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use collegium_proto::scoring::v1::{self as pb, scoring_service_client::ScoringServiceClient};
+use platform::grpc::ForwardCaller;
 use serde_json::{Value, json};
+use tonic::service::interceptor::InterceptedService;
 
 const BIN: &str = env!("CARGO_BIN_EXE_collegium");
 
@@ -17,6 +21,28 @@ struct Dev {
     url: String,
     /// (tenant slug, e-mail, token) in the order printed.
     logins: Vec<(String, String, String)>,
+    /// (service, gRPC URL) in the order printed.
+    services: Vec<(String, String)>,
+}
+
+impl Dev {
+    fn token(&self, email: &str) -> &str {
+        &self
+            .logins
+            .iter()
+            .find(|l| l.1 == email)
+            .unwrap_or_else(|| panic!("no demo login {email}"))
+            .2
+    }
+
+    fn service(&self, name: &str) -> &str {
+        &self
+            .services
+            .iter()
+            .find(|s| s.0 == name)
+            .unwrap_or_else(|| panic!("{name} was not listed: {:?}", self.services))
+            .1
+    }
 }
 
 impl Drop for Dev {
@@ -45,11 +71,14 @@ fn start_dev(data_dir: &std::path::Path) -> Dev {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut url, mut logins, mut pending) = (String::new(), vec![], None);
+    let mut services = vec![];
     while Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
         let line = line.trim().to_string();
         if let Some(u) = line.strip_prefix("GraphiQL:") {
             url = u.trim().to_string();
+        } else if let Some((name, addr)) = line.split_once(" http://") {
+            services.push((name.trim().to_string(), format!("http://{addr}")));
         } else if line.starts_with('[') && line.ends_with('>') {
             let slug = line[1..line.find(']').unwrap()].to_string();
             let email = line[line.rfind('<').unwrap() + 1..line.len() - 1].to_string();
@@ -61,7 +90,106 @@ fn start_dev(data_dir: &std::path::Path) -> Dev {
         }
     }
     assert!(!url.is_empty(), "the GraphiQL URL was printed");
-    Dev { child, url, logins }
+    Dev {
+        child,
+        url,
+        logins,
+        services,
+    }
+}
+
+/// A scoring client acting as the holder of `token`, straight at the service.
+fn scoring(
+    dev: &Dev,
+    token: &str,
+) -> ScoringServiceClient<InterceptedService<tonic::transport::Channel, ForwardCaller>> {
+    ScoringServiceClient::with_interceptor(
+        platform::grpc::channel(dev.service("scoring")).unwrap(),
+        ForwardCaller::new(token).unwrap(),
+    )
+}
+
+/// The district's scored year: North's closed session with its pairs and the
+/// one folder awaiting the lead's third read, South's open one, and the
+/// research opt-out honoured. Returns the number of sessions.
+async fn check_scored_year(dev: &Dev) -> usize {
+    let lead = dev.token("lead.north@lakeside.example");
+    let mut as_lead = scoring(dev, lead);
+    let sessions = as_lead
+        .list_sessions(pb::ListSessionsRequest {
+            academic_year: 2026,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .sessions;
+    let closed: Vec<_> = sessions
+        .iter()
+        .filter(|s| s.status == pb::SessionStatus::Closed as i32)
+        .collect();
+    assert_eq!(closed.len(), 1, "{sessions:?}");
+    let north = closed[0];
+    assert_eq!(north.portfolios, 40);
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s.status == pb::SessionStatus::Open as i32 && s.portfolios == 20),
+        "{sessions:?}"
+    );
+    let awaiting = as_lead
+        .list_results(pb::ListResultsRequest {
+            session_id: north.id.clone(),
+            awaiting_third_read_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    assert_eq!(awaiting.len(), 1, "{awaiting:?}");
+    assert!(awaiting[0].reason.contains("2 points"), "{awaiting:?}");
+    let mine = as_lead
+        .list_my_assignments(pb::ListMyAssignmentsRequest {
+            session_id: north.id.clone(),
+            pending_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .assignments;
+    assert_eq!(mine.len(), 1, "the lead's third read: {mine:?}");
+    assert_eq!(mine[0].kind, pb::ReadKind::Third as i32);
+    let stats = as_lead
+        .get_agreement_stats(pb::GetAgreementStatsRequest {
+            group_by: pb::GroupBy::Session as i32,
+            session_id: north.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    assert_eq!(stats.len(), 1, "{stats:?}");
+    assert!(stats[0].pairs >= 20, "{stats:?}");
+    let exact = stats[0].exact.unwrap();
+    assert!(
+        (0.7..1.0).contains(&exact),
+        "agreement, not unanimity: {stats:?}"
+    );
+
+    let admin = dev.token("dac@lakeside.example");
+    let extract = scoring(dev, admin)
+        .export_research_extract(pb::ExportResearchExtractRequest {
+            academic_year: 2026,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(extract.excluded, 1, "the opted-out student");
+    assert_eq!(extract.rows, 38, "40 folders, one awaiting, one opted out");
+    sessions.len()
 }
 
 async fn graphql(url: &str, token: &str, query: &str) -> Value {
@@ -103,6 +231,18 @@ async fn dev_seeds_three_programmes_and_prints_working_tokens() {
             email.as_str()
         );
     }
+
+    // Every service is listed, and the gateway is ready only when they all are.
+    let names: Vec<&str> = dev.services.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["membership", "scheduling", "notifications", "scoring"]
+    );
+    let readyz = reqwest::get(dev.url.replace("/graphql", "/readyz"))
+        .await
+        .unwrap();
+    assert!(readyz.status().is_success(), "{readyz:?}");
+    assert_eq!(check_scored_year(&dev).await, 2);
 
     // The awarding body's teacher sees other centres' contacts only with consent.
     let (_, _, teacher) = dev
@@ -171,6 +311,7 @@ async fn dev_seeds_three_programmes_and_prints_working_tokens() {
     // A restart keeps the data and prints tokens again, without seeding twice.
     let dev = start_dev(&dir);
     assert_eq!(dev.logins.len(), 12);
+    assert_eq!(check_scored_year(&dev).await, 2);
     let (_, _, admin) = &dev.logins[0];
     let body = graphql(
         &dev.url,
