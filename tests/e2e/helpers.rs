@@ -20,9 +20,6 @@ use uuid::Uuid;
 
 pub struct TestPlatform {
     pub gateway: String,
-    /// The scoring service's gRPC URL (`http://127.0.0.1:<port>`), for
-    /// checks below the gateway.
-    pub scoring: String,
     /// The gateway's base URL (calendar feeds, probes).
     pub base: String,
     pub issuer: TestIssuer,
@@ -162,7 +159,6 @@ impl TestPlatform {
             .expect("gateway");
         Self {
             gateway: format!("http://{}/graphql", gateway.addr),
-            scoring: format!("http://{}", scoring.addr),
             base: public,
             issuer,
             store,

@@ -9,3 +9,4 @@ mod isolation;
 mod migrations;
 mod notifications;
 mod scheduling;
+mod scoring;
