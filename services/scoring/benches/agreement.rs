@@ -137,7 +137,7 @@ async fn generate(
         "INSERT INTO scoring.session_portfolios (tenant_id, session_id, portfolio_id, school_id, \
          cluster_id, academic_year, rubric_id, first_scorer, first_score, second_scorer, \
          second_score, paired_at, state, final_score, method, reason, decided_at) \
-         SELECT $1, ($2::uuid[])[1 + (rn / 3) % 100], id, school_id, ($3::uuid[])[1 + ((rn / 3) % 100) % 20], \
+         SELECT $1, ($2::uuid[])[1 + (rn / 10) % 100], id, school_id, ($3::uuid[])[1 + ((rn / 10) % 100) % 20], \
          $4, $5, ($6::uuid[])[1 + rn % 400], f, \
          CASE WHEN rn % 10 = 0 THEN ($6::uuid[])[1 + (rn % 400 + 1 + (rn / 10) % 399) % 400] END, \
          CASE WHEN rn % 10 = 0 THEN LEAST(4, GREATEST(1, f + CASE \
