@@ -468,6 +468,18 @@ impl pb::scoring_service_server::ScoringService for ScoringApi {
                 }
             }
             v.finish()?;
+            // Schools must be the tenant's (another tenant's id is unknown here).
+            let mut schools: Vec<Uuid> = new.iter().map(|n| n.portfolio.school_id).collect();
+            schools.sort();
+            schools.dedup();
+            let known = self.upstream.organisations(&p, &schools).await?;
+            let mut v = Violations::new();
+            for (i, n) in new.iter().enumerate() {
+                if !known.contains(&n.portfolio.school_id) {
+                    v.add(format!("portfolios[{i}].school_id"), "no such school");
+                }
+            }
+            v.finish()?;
             let created = self
                 .store
                 .create_portfolios(p.tenant, &p.actor(), new)
@@ -793,8 +805,16 @@ impl pb::scoring_service_server::ScoringService for ScoringApi {
                 );
             }
             v.finish()?;
+            if !self.upstream.cluster_exists(&p, cluster).await? {
+                return Err(Error::invalid("cluster_id", "no such cluster"));
+            }
             let lead = match lead? {
-                Some(l) => l,
+                Some(l) => {
+                    if !self.upstream.schools(&p, &[l]).await?.contains_key(&l) {
+                        return Err(Error::invalid("lead_id", "no such person"));
+                    }
+                    l
+                }
                 None => me(&p, "lead a session without naming its lead_id")?,
             };
             let created = self

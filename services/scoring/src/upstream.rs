@@ -161,6 +161,38 @@ impl Upstreams {
         Ok(out)
     }
 
+    /// Which of `ids` are organisations (schools, centres) of the tenant.
+    pub async fn organisations(&self, caller: &Principal, ids: &[Uuid]) -> Result<HashSet<Uuid>> {
+        let mut out = HashSet::new();
+        for chunk in ids.chunks(MAX_PAGE_SIZE as usize) {
+            let found = self
+                .membership(caller)?
+                .get_organisations(mpb::GetByIdsRequest {
+                    ids: chunk.iter().map(Uuid::to_string).collect(),
+                })
+                .await
+                .map_err(Error::from_status)?
+                .into_inner();
+            for o in found.organisations {
+                out.insert(upstream_id(&o.id)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether `cluster` is a cluster of the tenant.
+    pub async fn cluster_exists(&self, caller: &Principal, cluster: Uuid) -> Result<bool> {
+        let found = self
+            .membership(caller)?
+            .get_clusters(mpb::GetByIdsRequest {
+                ids: vec![cluster.to_string()],
+            })
+            .await
+            .map_err(Error::from_status)?
+            .into_inner();
+        Ok(!found.clusters.is_empty())
+    }
+
     /// Student refs with an active research opt-out in the tenant.
     pub async fn research_opt_outs(&self, caller: &Principal) -> Result<HashSet<String>> {
         let mut out = HashSet::new();

@@ -1371,6 +1371,67 @@ async fn another_tenant_sees_and_changes_nothing() {
                 .await,
             Code::NotFound,
         );
+        // B cannot file folders under A's school, nor run a session of A's cluster.
+        let s = code(
+            admin
+                .create_portfolios(pb::CreatePortfoliosRequest {
+                    portfolios: vec![pb::NewPortfolio {
+                        student_ref: "B-1".into(),
+                        school_id: a.schools[0].to_string(),
+                        grade_level: 4,
+                        academic_year: YEAR,
+                        pieces: vec![],
+                    }],
+                })
+                .await,
+            Code::InvalidArgument,
+        );
+        assert_eq!(fields(&s), ["portfolios[0].school_id"]);
+        let b_rubric = ok(admin.create_rubric(rubric_req()).await);
+        let session_in = |cluster: Uuid, lead: Option<Uuid>| pb::CreateSessionRequest {
+            event_id: b.event.to_string(),
+            rubric_id: b_rubric.id.clone(),
+            cluster_id: cluster.to_string(),
+            academic_year: YEAR,
+            name: "x".into(),
+            second_read_share: None,
+            backread_share: None,
+            allow_own_school: false,
+            resolution_rule: String::new(),
+            calibration_since: None,
+            lead_id: lead.map(|l| l.to_string()).unwrap_or_default(),
+        };
+        let s = code(
+            admin.create_session(session_in(a.cluster, None)).await,
+            Code::InvalidArgument,
+        );
+        assert_eq!(fields(&s), ["event_id"], "B's event is not of A's cluster");
+        // A tenant-wide scoring session event of B, with A's cluster named.
+        let mut wide = event(
+            s::EventKind::ScoringSession,
+            b.cluster,
+            Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap(),
+            0,
+        );
+        wide.cluster_id = None;
+        let sched: &dyn collegium_scheduling::store::SchedulingStore = &app.scheduling;
+        let wide = sched
+            .create_events(b.t, ACTOR, vec![wide])
+            .await
+            .unwrap()
+            .remove(0);
+        let mut req = session_in(a.cluster, None);
+        req.event_id = wide.id.to_string();
+        let s = code(admin.create_session(req).await, Code::InvalidArgument);
+        assert_eq!(fields(&s), ["cluster_id"]);
+        let s = code(
+            admin
+                .create_session(session_in(b.cluster, Some(a.lead)))
+                .await,
+            Code::InvalidArgument,
+        );
+        assert_eq!(fields(&s), ["lead_id"]);
+
         // Statistics, promotion and exports of B hold none of A's scores.
         for group_by in [pb::GroupBy::Scorer, pb::GroupBy::Session, pb::GroupBy::Year] {
             let rows = ok(admin
