@@ -457,6 +457,31 @@ fn in_list(q: &mut QueryBuilder<'_, Db>, ids: &[Uuid]) {
     q.push(")");
 }
 
+/// Rows of `select` (a `SELECT … FROM <table> <alias>` without a WHERE)
+/// of the tenant whose `<alias>.id`-like `column` is among `ids`, a chunk of
+/// ids at a time; `tenant` names the tenant column the same way.
+async fn rows_in<R>(
+    tx: &mut Tx,
+    t: TenantId,
+    select: &str,
+    tenant: &str,
+    column: &str,
+    ids: &[Uuid],
+) -> Result<Vec<R>>
+where
+    R: for<'r> FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+{
+    let mut out = Vec::new();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let mut q = QueryBuilder::<Db>::new(format!("{select} WHERE {tenant} = "));
+        q.push_bind(t.0).push(format!(" AND {column} IN ("));
+        in_list(&mut q, chunk);
+        let rows: Vec<R> = q.build_query_as().fetch_all(&mut **tx).await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
 /// The session row, share-locked.
 async fn session_in(tx: &mut Tx, t: TenantId, id: Uuid, lock: &str) -> Result<Session> {
     let row: Option<SessionRow> = sqlx::query_as(&format!(
@@ -538,18 +563,10 @@ impl ScoringStore for Store {
 
     async fn get_rubrics(&self, t: TenantId, ids: &[Uuid]) -> Result<Vec<Rubric>> {
         let mut tx = self.tx(t).await?;
-        let mut out = Vec::new();
-        for chunk in ids.chunks(IN_CHUNK) {
-            let mut q = QueryBuilder::<Db>::new(format!(
-                "SELECT {RUBRIC_COLUMNS} FROM rubrics WHERE tenant_id = "
-            ));
-            q.push_bind(t.0).push(" AND id IN (");
-            in_list(&mut q, chunk);
-            let rows: Vec<RubricRow> = q.build_query_as().fetch_all(&mut *tx).await?;
-            out.extend(rows.into_iter().map(Rubric::from));
-        }
+        let select = format!("SELECT {RUBRIC_COLUMNS} FROM rubrics");
+        let rows: Vec<RubricRow> = rows_in(&mut tx, t, &select, "tenant_id", "id", ids).await?;
         tx.commit().await?;
-        Ok(out)
+        Ok(rows.into_iter().map(Rubric::from).collect())
     }
 
     async fn list_rubrics(
@@ -747,18 +764,10 @@ impl ScoringStore for Store {
 
     async fn get_portfolios(&self, t: TenantId, ids: &[Uuid]) -> Result<Vec<StoredPortfolio>> {
         let mut tx = self.tx(t).await?;
-        let mut out = Vec::new();
-        for chunk in ids.chunks(IN_CHUNK) {
-            let mut q = QueryBuilder::<Db>::new(format!(
-                "SELECT {PORTFOLIO_COLUMNS} FROM portfolios WHERE tenant_id = "
-            ));
-            q.push_bind(t.0).push(" AND id IN (");
-            in_list(&mut q, chunk);
-            let rows: Vec<PortfolioRow> = q.build_query_as().fetch_all(&mut *tx).await?;
-            out.extend(rows.into_iter().map(StoredPortfolio::from));
-        }
+        let select = format!("SELECT {PORTFOLIO_COLUMNS} FROM portfolios");
+        let rows: Vec<PortfolioRow> = rows_in(&mut tx, t, &select, "tenant_id", "id", ids).await?;
         tx.commit().await?;
-        Ok(out)
+        Ok(rows.into_iter().map(StoredPortfolio::from).collect())
     }
 
     async fn list_portfolios(
@@ -1041,20 +1050,10 @@ impl ScoringStore for Store {
 
     async fn get_sessions(&self, t: TenantId, ids: &[Uuid]) -> Result<Vec<Session>> {
         let mut tx = self.tx(t).await?;
-        let mut out = Vec::new();
-        for chunk in ids.chunks(IN_CHUNK) {
-            let mut q = QueryBuilder::<Db>::new(format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.tenant_id = "
-            ));
-            q.push_bind(t.0).push(" AND s.id IN (");
-            in_list(&mut q, chunk);
-            let rows: Vec<SessionRow> = q.build_query_as().fetch_all(&mut *tx).await?;
-            for r in rows {
-                out.push(r.try_into()?);
-            }
-        }
+        let select = format!("SELECT {SESSION_COLUMNS} FROM sessions s");
+        let rows: Vec<SessionRow> = rows_in(&mut tx, t, &select, "s.tenant_id", "s.id", ids).await?;
         tx.commit().await?;
-        Ok(out)
+        rows.into_iter().map(Session::try_from).collect()
     }
 
     async fn list_sessions(
@@ -1095,16 +1094,19 @@ impl ScoringStore for Store {
         let mut tx = self.tx(t).await?;
         let s = session_in(&mut tx, t, session, FOR_UPDATE).await?;
         require_open(&s)?;
-        let mut found: HashMap<Uuid, (Uuid, i32)> = HashMap::new();
-        for chunk in portfolios.chunks(IN_CHUNK) {
-            let mut q = QueryBuilder::<Db>::new(
-                "SELECT id, school_id, academic_year FROM portfolios WHERE tenant_id = ",
-            );
-            q.push_bind(t.0).push(" AND id IN (");
-            in_list(&mut q, chunk);
-            let rows: Vec<(Uuid, Uuid, i32)> = q.build_query_as().fetch_all(&mut *tx).await?;
-            found.extend(rows.into_iter().map(|(id, school, y)| (id, (school, y))));
-        }
+        let rows: Vec<(Uuid, Uuid, i32)> = rows_in(
+            &mut tx,
+            t,
+            "SELECT id, school_id, academic_year FROM portfolios",
+            "tenant_id",
+            "id",
+            portfolios,
+        )
+        .await?;
+        let found: HashMap<Uuid, (Uuid, i32)> = rows
+            .into_iter()
+            .map(|(id, school, y)| (id, (school, y)))
+            .collect();
         for (i, id) in portfolios.iter().enumerate() {
             match found.get(id) {
                 None => return Err(Error::invalid(format!("portfolio_ids[{i}]"), "no such portfolio")),
@@ -1304,20 +1306,10 @@ impl ScoringStore for Store {
 
     async fn get_assignments(&self, t: TenantId, ids: &[Uuid]) -> Result<Vec<Assignment>> {
         let mut tx = self.tx(t).await?;
-        let mut out = Vec::new();
-        for chunk in ids.chunks(IN_CHUNK) {
-            let mut q = QueryBuilder::<Db>::new(format!(
-                "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE tenant_id = "
-            ));
-            q.push_bind(t.0).push(" AND id IN (");
-            in_list(&mut q, chunk);
-            let rows: Vec<AssignmentRow> = q.build_query_as().fetch_all(&mut *tx).await?;
-            for r in rows {
-                out.push(r.try_into()?);
-            }
-        }
+        let select = format!("SELECT {ASSIGNMENT_COLUMNS} FROM assignments");
+        let rows: Vec<AssignmentRow> = rows_in(&mut tx, t, &select, "tenant_id", "id", ids).await?;
         tx.commit().await?;
-        Ok(out)
+        rows.into_iter().map(Assignment::try_from).collect()
     }
 
     async fn list_assignments(
