@@ -530,6 +530,23 @@ async fn partnership(store: &dyn MembershipStore) -> anyhow::Result<Vec<DemoLogi
         )
         .await?;
     s.grant(researcher, Role::Researcher, None).await?;
+    // The data team's agreement: scores, this academic year, destroyed a
+    // year after it ends (so Helen's extracts are covered and logged).
+    s.store
+        .create_agreement(
+            s.tenant,
+            ACTOR,
+            collegium_membership::domain::research::NewResearchAgreement {
+                title: "Induction and scoring study".into(),
+                purpose: "How the induction programme relates to portfolio scores".into(),
+                data_scope: [collegium_membership::domain::research::DataScope::Scores].into(),
+                researcher_ids: vec![researcher],
+                starts_on: NaiveDate::from_ymd_opt(2026, 8, 1).expect("valid date"),
+                ends_on: NaiveDate::from_ymd_opt(2027, 7, 31).expect("valid date"),
+                destroy_by: NaiveDate::from_ymd_opt(2028, 7, 31).expect("valid date"),
+            },
+        )
+        .await?;
     let starts = NaiveDate::from_ymd_opt(2026, 8, 17).expect("valid date");
     for (i, school) in schools.iter().enumerate() {
         let mentor = s

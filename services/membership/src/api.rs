@@ -7,6 +7,8 @@
 //! consent; everyone in the tenant may read the directory, with contact details
 //! hidden by the consent rule in `domain::contact`.
 
+mod research;
+
 use std::{collections::HashSet, str::FromStr, sync::Arc};
 
 use collegium_proto::{common::v1 as common, membership::v1 as pb};
@@ -1227,6 +1229,69 @@ impl pb::membership_service_server::MembershipService for MembershipApi {
             })
         })
         .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn create_research_agreement(
+        &self,
+        req: Request<pb::CreateResearchAgreementRequest>,
+    ) -> Result<Response<pb::ResearchAgreement>, Status> {
+        let p = principal(&req)?;
+        respond(self.create_research_agreement_in(&p, req.into_inner())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn revoke_research_agreement(
+        &self,
+        req: Request<pb::RevokeResearchAgreementRequest>,
+    ) -> Result<Response<pb::ResearchAgreement>, Status> {
+        let p = principal(&req)?;
+        respond(self.revoke_research_agreement_in(&p, req.into_inner())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn list_research_agreements(
+        &self,
+        req: Request<pb::ListResearchAgreementsRequest>,
+    ) -> Result<Response<pb::ResearchAgreementPage>, Status> {
+        let p = principal(&req)?;
+        respond(self.list_research_agreements_in(&p, req.into_inner())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn check_research_access(
+        &self,
+        req: Request<pb::CheckResearchAccessRequest>,
+    ) -> Result<Response<pb::ResearchAgreement>, Status> {
+        let p = principal(&req)?;
+        respond(self.check_research_access_in(&p, req.into_inner())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn record_disclosure(
+        &self,
+        req: Request<pb::RecordDisclosureRequest>,
+    ) -> Result<Response<pb::Disclosure>, Status> {
+        let p = principal(&req)?;
+        respond(self.record_disclosure_in(&p, req.into_inner())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn list_disclosures(
+        &self,
+        req: Request<pb::ListDisclosuresRequest>,
+    ) -> Result<Response<pb::DisclosurePage>, Status> {
+        let p = principal(&req)?;
+        respond(self.list_disclosures_in(&p, req.into_inner())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn export_disclosures(
+        &self,
+        req: Request<pb::ExportDisclosuresRequest>,
+    ) -> Result<Response<pb::DisclosureExport>, Status> {
+        let p = principal(&req)?;
+        respond(self.export_disclosures_in(&p, req.into_inner())).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]

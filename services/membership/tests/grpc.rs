@@ -1462,3 +1462,395 @@ async fn contact_details_follow_consent() {
     })
     .await;
 }
+
+// ------------------------------------------------------------------ research agreements
+
+fn agreement_req(researchers: &[Uuid], from: &str, to: &str) -> pb::CreateResearchAgreementRequest {
+    pb::CreateResearchAgreementRequest {
+        title: "Scoring reliability".into(),
+        purpose: "How often do two readers agree?".into(),
+        data_scope: vec!["scores".into()],
+        researcher_ids: researchers.iter().map(Uuid::to_string).collect(),
+        starts_on: from.into(),
+        ends_on: to.into(),
+        destroy_by: to.into(),
+    }
+}
+
+fn disclosure_req(agreement: Option<&str>) -> pb::RecordDisclosureRequest {
+    pb::RecordDisclosureRequest {
+        agreement_id: agreement.map(str::to_string),
+        scope: "scores".into(),
+        dataset: "scores, academic year 2026".into(),
+        rows: 7,
+        excluded: 1,
+    }
+}
+
+#[tokio::test]
+async fn research_data_goes_only_to_researchers_an_agreement_covers_and_is_logged() {
+    bounded(async {
+        let app = spawn_app().await;
+        let a = seed_tenant(&app.store, "alpha").await;
+        let b = seed_tenant(&app.store, "beta").await;
+        let t = a.id();
+        let today = chrono::Utc::now().date_naive();
+        let day = |d: i64| (today + chrono::Duration::days(d)).to_string();
+        let (mut admin, _) = app.admin(t);
+        let rae = a.lead.id;
+        let ravi = person(&app.store, t, "Ravi", None).await.id;
+        let as_researcher = |p: Uuid, tenant: TenantId| {
+            app.client(&app.token(tenant, p, &[grant(Role::Researcher, None)]))
+        };
+        let mut researcher = as_researcher(rae, t);
+        let mut other = as_researcher(ravi, t);
+
+        // Only admins create and revoke; bad input names the fields.
+        expect_code(
+            researcher
+                .create_research_agreement(agreement_req(&[rae], &day(-30), &day(30)))
+                .await,
+            Code::PermissionDenied,
+        );
+        expect_fields(
+            admin
+                .create_research_agreement(pb::CreateResearchAgreementRequest {
+                    data_scope: vec!["grades".into()],
+                    researcher_ids: vec!["nobody".into()],
+                    ends_on: "soon".into(),
+                    ..agreement_req(&[], &day(-30), &day(30))
+                })
+                .await,
+            &["data_scope[0]", "researcher_ids[0]", "ends_on"],
+        );
+        expect_fields(
+            admin
+                .create_research_agreement(agreement_req(&[rae], &day(30), &day(-30)))
+                .await,
+            &["ends_on"],
+        );
+        expect_fields(
+            admin
+                .create_research_agreement(agreement_req(&[b.lead.id], &day(-30), &day(30)))
+                .await,
+            &["researcher_ids[0]"],
+        );
+
+        // Not covered yet: refused with the reason.
+        let refused = expect_code(
+            researcher
+                .check_research_access(pb::CheckResearchAccessRequest {
+                    scope: "scores".into(),
+                })
+                .await,
+            Code::FailedPrecondition,
+        );
+        assert_eq!(
+            refused.message(),
+            format!("no research agreement covers you for scores on {today}")
+        );
+        expect_fields(
+            researcher
+                .check_research_access(pb::CheckResearchAccessRequest {
+                    scope: "grades".into(),
+                })
+                .await,
+            &["scope"],
+        );
+        let expired = admin
+            .create_research_agreement(agreement_req(&[rae], &day(-60), &day(-1)))
+            .await
+            .unwrap()
+            .into_inner();
+        expect_code(
+            researcher
+                .check_research_access(pb::CheckResearchAccessRequest {
+                    scope: "scores".into(),
+                })
+                .await,
+            Code::FailedPrecondition,
+        );
+        expect_code(
+            researcher
+                .record_disclosure(disclosure_req(Some(&expired.id)))
+                .await,
+            Code::FailedPrecondition,
+        );
+
+        let agreement = admin
+            .create_research_agreement(agreement_req(&[rae], &day(-30), &day(30)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(agreement.researcher_ids, vec![rae.to_string()]);
+        let covering = researcher
+            .check_research_access(pb::CheckResearchAccessRequest {
+                scope: "scores".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(covering.id, agreement.id);
+        expect_code(
+            researcher
+                .check_research_access(pb::CheckResearchAccessRequest {
+                    scope: "attendance".into(),
+                })
+                .await,
+            Code::FailedPrecondition,
+        );
+        expect_code(
+            other
+                .check_research_access(pb::CheckResearchAccessRequest {
+                    scope: "scores".into(),
+                })
+                .await,
+            Code::FailedPrecondition,
+        );
+
+        // Recording: under an agreement that covers the caller; only admins without one.
+        expect_fields(
+            researcher.record_disclosure(disclosure_req(None)).await,
+            &["agreement_id"],
+        );
+        expect_code(
+            other
+                .record_disclosure(disclosure_req(Some(&agreement.id)))
+                .await,
+            Code::FailedPrecondition,
+        );
+        let logged = researcher
+            .record_disclosure(disclosure_req(Some(&agreement.id)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (
+                logged.agreement_id.as_deref(),
+                logged.recipient_id.as_str(),
+                logged.rows,
+                logged.excluded
+            ),
+            (Some(agreement.id.as_str()), rae.to_string().as_str(), 7, 1)
+        );
+        let admin_person = a.new_teacher.id;
+        let mut admin_in_directory =
+            app.client(&app.token(t, admin_person, &[grant(Role::TenantAdmin, None)]));
+        let own = admin_in_directory
+            .record_disclosure(disclosure_req(None))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(own.agreement_id, None);
+
+        // Listing: researchers see their own; admins everything, filtered.
+        let list = |client: &mut Client, researcher_id: Option<Uuid>| {
+            let mut client = client.clone();
+            async move {
+                client
+                    .list_disclosures(pb::ListDisclosuresRequest {
+                        page: page(),
+                        researcher_id: researcher_id.map(|r| r.to_string()),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|r| {
+                        r.into_inner()
+                            .disclosures
+                            .into_iter()
+                            .map(|d| d.id)
+                            .collect::<Vec<_>>()
+                    })
+            }
+        };
+        assert_eq!(
+            list(&mut researcher, None).await.unwrap(),
+            vec![logged.id.clone()]
+        );
+        expect_code(
+            list(&mut researcher, Some(ravi)).await.map(Response::new),
+            Code::PermissionDenied,
+        );
+        let everything = list(&mut admin, None).await.unwrap();
+        assert!(everything.contains(&logged.id) && everything.contains(&own.id));
+        assert!(everything.contains(&a.disclosure.id.to_string()));
+        let filtered = admin
+            .list_disclosures(pb::ListDisclosuresRequest {
+                page: page(),
+                agreement_id: Some(agreement.id.clone()),
+                from: Some(day(0)),
+                to: Some(day(0)),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            filtered
+                .disclosures
+                .iter()
+                .map(|d| d.id.clone())
+                .collect::<Vec<_>>(),
+            vec![logged.id.clone()]
+        );
+        let tomorrow = admin
+            .list_disclosures(pb::ListDisclosuresRequest {
+                page: page(),
+                from: Some(day(1)),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(tomorrow.disclosures.is_empty());
+        expect_fields(
+            admin
+                .list_disclosures(pb::ListDisclosuresRequest {
+                    from: Some(day(1)),
+                    to: Some(day(0)),
+                    ..Default::default()
+                })
+                .await,
+            &["to"],
+        );
+        let export = admin
+            .export_disclosures(pb::ExportDisclosuresRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(export.rows, 3, "{}", export.csv);
+        assert!(
+            export
+                .csv
+                .contains(&format!(",{rae},Lena Lead,{},scores,", agreement.id))
+        );
+        let mine = researcher
+            .export_disclosures(pb::ExportDisclosuresRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(mine.rows, 1);
+
+        // Agreements: researchers list those naming them; admins all.
+        let agreements = |client: &mut Client| {
+            let mut client = client.clone();
+            async move {
+                client
+                    .list_research_agreements(pb::ListResearchAgreementsRequest {
+                        page: page(),
+                        include_revoked: true,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .agreements
+                    .into_iter()
+                    .map(|a| a.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            agreements(&mut researcher).await,
+            vec![expired.id.clone(), agreement.id.clone()]
+        );
+        assert_eq!(agreements(&mut other).await, Vec::<String>::new());
+        assert_eq!(agreements(&mut admin).await.len(), 3);
+        expect_code(
+            other
+                .list_research_agreements(pb::ListResearchAgreementsRequest {
+                    researcher_id: Some(rae.to_string()),
+                    ..Default::default()
+                })
+                .await,
+            Code::PermissionDenied,
+        );
+
+        // Revoked, the agreement covers nobody; revoking is the admin's.
+        expect_code(
+            researcher
+                .revoke_research_agreement(pb::RevokeResearchAgreementRequest {
+                    id: agreement.id.clone(),
+                })
+                .await,
+            Code::PermissionDenied,
+        );
+        let revoked = admin
+            .revoke_research_agreement(pb::RevokeResearchAgreementRequest {
+                id: agreement.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(revoked.revoked_at.is_some());
+        expect_code(
+            researcher
+                .check_research_access(pb::CheckResearchAccessRequest {
+                    scope: "scores".into(),
+                })
+                .await,
+            Code::FailedPrecondition,
+        );
+        expect_code(
+            researcher
+                .record_disclosure(disclosure_req(Some(&agreement.id)))
+                .await,
+            Code::FailedPrecondition,
+        );
+        let audit = all_audit(&app.store, t).await;
+        assert!(
+            audit
+                .iter()
+                .any(|r| r.action == "research_agreement.revoked" && r.target_id == agreement.id)
+        );
+
+        // Tenant B sees and touches none of it.
+        let audit_b = all_audit(&app.store, b.id()).await;
+        let (mut admin_b, _) = app.admin(b.id());
+        expect_code(
+            admin_b
+                .revoke_research_agreement(pb::RevokeResearchAgreementRequest {
+                    id: a.agreement.id.to_string(),
+                })
+                .await,
+            Code::NotFound,
+        );
+        let b_agreements = agreements(&mut admin_b).await;
+        assert_eq!(b_agreements, vec![b.agreement.id.to_string()]);
+        let b_disclosures = list(&mut admin_b, None).await.unwrap();
+        assert_eq!(b_disclosures, vec![b.disclosure.id.to_string()]);
+        assert!(
+            list(&mut admin_b, Some(rae)).await.unwrap().is_empty(),
+            "A's researcher has no disclosures in B"
+        );
+        let b_export = admin_b
+            .export_disclosures(pb::ExportDisclosuresRequest {
+                agreement_id: Some(a.agreement.id.to_string()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(b_export.rows, 0);
+        // A's researcher with a token for B: not covered there, and A's
+        // agreement is no agreement of B's.
+        let mut rae_in_b = as_researcher(b.new_teacher.id, b.id());
+        expect_fields(
+            rae_in_b
+                .record_disclosure(disclosure_req(Some(&a.agreement.id.to_string())))
+                .await,
+            &["agreement_id"],
+        );
+        let mut a_person_in_b = as_researcher(rae, b.id());
+        expect_code(
+            a_person_in_b
+                .check_research_access(pb::CheckResearchAccessRequest {
+                    scope: "scores".into(),
+                })
+                .await,
+            Code::FailedPrecondition,
+        );
+        assert_eq!(all_audit(&app.store, b.id()).await, audit_b);
+    })
+    .await;
+}

@@ -38,6 +38,9 @@ async fn the_app_role_sees_only_the_tenant_set_for_its_transaction() {
             "research_opt_outs",
             "audit_log",
             "import_jobs",
+            "research_agreements",
+            "research_agreement_researchers",
+            "disclosures",
         ] {
             assert!(tables.iter().any(|t| t == known), "{known} in {tables:?}");
         }

@@ -62,6 +62,10 @@ contract!(
     research_opt_outs_are_unique_while_active,
     every_mutation_writes_one_audit_record_and_one_event,
     tenants_never_see_or_touch_each_others_rows,
+    research_agreements_are_checked_listed_and_revoked,
+    an_agreement_covers_named_researchers_for_its_scope_between_its_dates,
+    disclosures_are_logged_only_under_a_covering_agreement,
+    tenants_never_see_each_others_agreements_or_disclosures,
 );
 
 fn ids<T>(items: &[T], id: impl Fn(&T) -> Uuid) -> Vec<Uuid> {
@@ -2422,4 +2426,548 @@ async fn tenants_never_see_or_touch_each_others_rows(store: &dyn MembershipStore
             .0,
         vec![b.opt_out.clone()]
     );
+}
+
+// ------------------------------------------------------------------ research agreements and disclosures
+
+async fn research_agreements_are_checked_listed_and_revoked(store: &dyn MembershipStore) {
+    let t = tenant(store, "alpha").await;
+    let rae = person(store, t, "Rae", None).await;
+    let ravi = person(store, t, "Ravi", None).await;
+    let mut trail = Trail::new(store, t);
+    trail
+        .seen
+        .extend(all_audit(store, t).await.iter().map(|r| r.id));
+    drain(store, &trail.bus).await;
+
+    // Bad input names each field and writes nothing.
+    expect_invalid(
+        store
+            .create_agreement(
+                t,
+                ACTOR,
+                NewResearchAgreement {
+                    title: " ".into(),
+                    data_scope: Default::default(),
+                    researcher_ids: vec![],
+                    ends_on: date("2026-08-01"),
+                    destroy_by: date("2026-07-01"),
+                    ..new_agreement(&[rae.id])
+                },
+            )
+            .await,
+        &[
+            "title",
+            "data_scope",
+            "researcher_ids",
+            "ends_on",
+            "destroy_by",
+        ],
+    );
+    trail.expect_nothing("a bad agreement").await;
+    // A researcher who is not a person of the tenant, after one who is.
+    expect_invalid(
+        store
+            .create_agreement(t, ACTOR, new_agreement(&[rae.id, Uuid::now_v7()]))
+            .await,
+        &["researcher_ids[1]"],
+    );
+    trail.expect_nothing("an agreement naming a stranger").await;
+    let listed = |filter: AgreementFilter| async move {
+        all_pages(|page| store.list_agreements(t, &filter, page))
+            .await
+            .into_iter()
+            .map(|a| a.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed(AgreementFilter::default()).await, Vec::<Uuid>::new());
+
+    let both = store
+        .create_agreement(
+            t,
+            ACTOR,
+            NewResearchAgreement {
+                title: " Both of them ".into(),
+                data_scope: [DataScope::Scores, DataScope::Attendance].into(),
+                ..new_agreement(&[ravi.id, rae.id, ravi.id])
+            },
+        )
+        .await
+        .unwrap();
+    trail
+        .expect("research_agreement.created", both.id, ACTOR, false)
+        .await;
+    assert_eq!(both.title, "Both of them");
+    assert_eq!(both.researcher_ids, sorted([rae.id, ravi.id]));
+    assert_eq!(
+        both.data_scope,
+        [DataScope::Attendance, DataScope::Scores].into()
+    );
+    assert_eq!(
+        (
+            both.starts_on,
+            both.ends_on,
+            both.destroy_by,
+            both.created_by.as_str()
+        ),
+        (
+            date("2026-09-01"),
+            date("2027-08-31"),
+            date("2028-08-31"),
+            ACTOR
+        )
+    );
+    assert_eq!(store.get_agreement(t, both.id).await.unwrap(), both);
+    let only_rae = store
+        .create_agreement(t, ACTOR, new_agreement(&[rae.id]))
+        .await
+        .unwrap();
+    trail
+        .expect("research_agreement.created", only_rae.id, ACTOR, false)
+        .await;
+
+    assert_eq!(
+        listed(AgreementFilter::default()).await,
+        vec![both.id, only_rae.id]
+    );
+    let of = |p: Uuid| AgreementFilter {
+        researcher_id: Some(p),
+        include_revoked: false,
+    };
+    assert_eq!(listed(of(rae.id)).await, vec![both.id, only_rae.id]);
+    assert_eq!(listed(of(ravi.id)).await, vec![both.id]);
+
+    let revoked = store.revoke_agreement(t, ACTOR, both.id).await.unwrap();
+    trail
+        .expect("research_agreement.revoked", both.id, ACTOR, true)
+        .await;
+    assert!(revoked.revoked_at.is_some());
+    assert_eq!(
+        ResearchAgreement {
+            revoked_at: None,
+            ..revoked.clone()
+        },
+        both
+    );
+    expect_failed_precondition(store.revoke_agreement(t, ACTOR, both.id).await);
+    expect_not_found(store.revoke_agreement(t, ACTOR, Uuid::now_v7()).await);
+    expect_not_found(store.get_agreement(t, Uuid::now_v7()).await);
+    trail.expect_nothing("refused revocations").await;
+    assert_eq!(listed(AgreementFilter::default()).await, vec![only_rae.id]);
+    assert_eq!(listed(of(ravi.id)).await, Vec::<Uuid>::new());
+    assert_eq!(
+        listed(AgreementFilter {
+            researcher_id: Some(ravi.id),
+            include_revoked: true
+        })
+        .await,
+        vec![both.id]
+    );
+}
+
+async fn an_agreement_covers_named_researchers_for_its_scope_between_its_dates(
+    store: &dyn MembershipStore,
+) {
+    let t = tenant(store, "alpha").await;
+    let rae = person(store, t, "Rae", None).await;
+    let ravi = person(store, t, "Ravi", None).await;
+    let a = store
+        .create_agreement(t, ACTOR, new_agreement(&[rae.id]))
+        .await
+        .unwrap();
+    let covering = |p: Uuid, scope: DataScope, day: &'static str| async move {
+        store
+            .covering_agreement(t, p, scope, date(day))
+            .await
+            .unwrap()
+            .map(|a| a.id)
+    };
+    assert_eq!(
+        covering(rae.id, DataScope::Scores, "2026-08-31").await,
+        None
+    );
+    assert_eq!(
+        covering(rae.id, DataScope::Scores, "2026-09-01").await,
+        Some(a.id)
+    );
+    assert_eq!(
+        covering(rae.id, DataScope::Scores, "2027-08-31").await,
+        Some(a.id)
+    );
+    assert_eq!(
+        covering(rae.id, DataScope::Scores, "2027-09-01").await,
+        None
+    );
+    assert_eq!(
+        covering(rae.id, DataScope::Attendance, "2026-10-01").await,
+        None
+    );
+    assert_eq!(
+        covering(ravi.id, DataScope::Scores, "2026-10-01").await,
+        None
+    );
+
+    // Of two covering agreements, the one ending last; revoked, neither covers.
+    let longer = store
+        .create_agreement(
+            t,
+            ACTOR,
+            NewResearchAgreement {
+                data_scope: [DataScope::Membership, DataScope::Scores].into(),
+                ends_on: date("2028-08-31"),
+                ..new_agreement(&[rae.id, ravi.id])
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        covering(rae.id, DataScope::Scores, "2026-10-01").await,
+        Some(longer.id)
+    );
+    assert_eq!(
+        covering(ravi.id, DataScope::Membership, "2026-10-01").await,
+        Some(longer.id)
+    );
+    store.revoke_agreement(t, ACTOR, longer.id).await.unwrap();
+    assert_eq!(
+        covering(rae.id, DataScope::Scores, "2026-10-01").await,
+        Some(a.id)
+    );
+    assert_eq!(
+        covering(ravi.id, DataScope::Scores, "2026-10-01").await,
+        None
+    );
+    store.revoke_agreement(t, ACTOR, a.id).await.unwrap();
+    assert_eq!(
+        covering(rae.id, DataScope::Scores, "2026-10-01").await,
+        None
+    );
+}
+
+async fn disclosures_are_logged_only_under_a_covering_agreement(store: &dyn MembershipStore) {
+    let t = tenant(store, "alpha").await;
+    let rae = person(store, t, "Rae", None).await;
+    let ravi = person(store, t, "Ravi", None).await;
+    let admin = person(store, t, "Ada", None).await;
+    let a = store
+        .create_agreement(t, ACTOR, new_agreement(&[rae.id]))
+        .await
+        .unwrap();
+    let b = store
+        .create_agreement(t, ACTOR, new_agreement(&[ravi.id]))
+        .await
+        .unwrap();
+    let mut trail = Trail::new(store, t);
+    trail
+        .seen
+        .extend(all_audit(store, t).await.iter().map(|r| r.id));
+    drain(store, &trail.bus).await;
+    let day = date("2026-10-01");
+
+    // Refusals write nothing: another researcher's agreement, outside its
+    // dates, another scope, no such agreement, no such recipient, bad input.
+    for refused in [
+        store
+            .record_disclosure(t, ACTOR, new_disclosure(Some(b.id), rae.id, day))
+            .await,
+        store
+            .record_disclosure(
+                t,
+                ACTOR,
+                new_disclosure(Some(a.id), rae.id, date("2027-09-01")),
+            )
+            .await,
+        store
+            .record_disclosure(
+                t,
+                ACTOR,
+                NewDisclosure {
+                    scope: DataScope::Attendance,
+                    ..new_disclosure(Some(a.id), rae.id, day)
+                },
+            )
+            .await,
+    ] {
+        expect_failed_precondition(refused);
+    }
+    expect_invalid(
+        store
+            .record_disclosure(t, ACTOR, new_disclosure(Some(Uuid::now_v7()), rae.id, day))
+            .await,
+        &["agreement_id"],
+    );
+    expect_invalid(
+        store
+            .record_disclosure(t, ACTOR, new_disclosure(None, Uuid::now_v7(), day))
+            .await,
+        &["recipient_id"],
+    );
+    expect_invalid(
+        store
+            .record_disclosure(
+                t,
+                ACTOR,
+                NewDisclosure {
+                    dataset: "  ".into(),
+                    ..new_disclosure(Some(a.id), rae.id, day)
+                },
+            )
+            .await,
+        &["dataset"],
+    );
+    trail.expect_nothing("refused disclosures").await;
+
+    let first = store
+        .record_disclosure(
+            t,
+            &rae.id.to_string(),
+            new_disclosure(Some(a.id), rae.id, day),
+        )
+        .await
+        .unwrap();
+    trail
+        .expect("disclosure.recorded", first.id, &rae.id.to_string(), false)
+        .await;
+    assert_eq!(
+        (
+            first.agreement_id,
+            first.recipient_id,
+            first.scope,
+            first.dataset.as_str(),
+            first.rows,
+            first.excluded
+        ),
+        (
+            Some(a.id),
+            rae.id,
+            DataScope::Scores,
+            "scores, academic year 2026",
+            7,
+            1
+        )
+    );
+    let second = store
+        .record_disclosure(t, ACTOR, new_disclosure(Some(b.id), ravi.id, day))
+        .await
+        .unwrap();
+    trail
+        .expect("disclosure.recorded", second.id, ACTOR, false)
+        .await;
+    // A tenant admin's own extract has no agreement.
+    let own = store
+        .record_disclosure(
+            t,
+            ACTOR,
+            NewDisclosure {
+                rows: 0,
+                excluded: 0,
+                ..new_disclosure(None, admin.id, day)
+            },
+        )
+        .await
+        .unwrap();
+    trail
+        .expect("disclosure.recorded", own.id, ACTOR, false)
+        .await;
+    // Revoked, the agreement covers nothing more.
+    store.revoke_agreement(t, ACTOR, a.id).await.unwrap();
+    trail
+        .expect("research_agreement.revoked", a.id, ACTOR, true)
+        .await;
+    expect_failed_precondition(
+        store
+            .record_disclosure(t, ACTOR, new_disclosure(Some(a.id), rae.id, day))
+            .await,
+    );
+    trail
+        .expect_nothing("a disclosure under a revoked agreement")
+        .await;
+
+    let listed = |filter: DisclosureFilter| async move {
+        all_pages(|page| store.list_disclosures(t, &filter, page))
+            .await
+            .into_iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        listed(DisclosureFilter::default()).await,
+        vec![first.id, second.id, own.id]
+    );
+    assert_eq!(
+        listed(DisclosureFilter {
+            agreement_id: Some(a.id),
+            ..Default::default()
+        })
+        .await,
+        vec![first.id]
+    );
+    assert_eq!(
+        listed(DisclosureFilter {
+            recipient_id: Some(ravi.id),
+            ..Default::default()
+        })
+        .await,
+        vec![second.id]
+    );
+    assert_eq!(
+        listed(DisclosureFilter {
+            agreement_id: Some(a.id),
+            recipient_id: Some(ravi.id),
+            ..Default::default()
+        })
+        .await,
+        Vec::<Uuid>::new()
+    );
+    let at = second.disclosed_at;
+    assert_eq!(
+        listed(DisclosureFilter {
+            from: Some(at),
+            ..Default::default()
+        })
+        .await,
+        vec![second.id, own.id]
+    );
+    assert_eq!(
+        listed(DisclosureFilter {
+            until: Some(at),
+            ..Default::default()
+        })
+        .await,
+        vec![first.id]
+    );
+    assert_eq!(
+        listed(DisclosureFilter {
+            from: Some(at + chrono::Duration::days(1)),
+            ..Default::default()
+        })
+        .await,
+        Vec::<Uuid>::new()
+    );
+    let (page, next) = store
+        .list_disclosures(t, &DisclosureFilter::default(), Page::first(2))
+        .await
+        .unwrap();
+    assert_eq!(ids(&page, |d| d.id), vec![first.id, second.id]);
+    let (rest, done) = store
+        .list_disclosures(
+            t,
+            &DisclosureFilter::default(),
+            Page::new(2, &next).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((ids(&rest, |d| d.id), done.as_str()), (vec![own.id], ""));
+
+    // The report: one line a disclosure.
+    let all_disclosures = DisclosureFilter::default();
+    let all = all_pages(|page| store.list_disclosures(t, &all_disclosures, page)).await;
+    let csv = collegium_membership::domain::research::disclosures_csv(
+        &all.iter()
+            .map(|d| (d.clone(), String::new()))
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(
+        csv.contains(&format!(
+            ",{},,{},scores,\"scores, academic year 2026\",7,1",
+            rae.id, a.id
+        )),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(&format!(
+            ",{},,,scores,\"scores, academic year 2026\",0,0",
+            admin.id
+        )),
+        "{csv}"
+    );
+}
+
+async fn tenants_never_see_each_others_agreements_or_disclosures(store: &dyn MembershipStore) {
+    let a = seed_tenant(store, "alpha").await;
+    let b = seed_tenant(store, "beta").await;
+    let (ta, tb) = (a.id(), b.id());
+    let day = date("2026-10-01");
+    let audit_b = all_audit(store, tb).await;
+    let no_filter = AgreementFilter::default();
+    let all_disclosures = DisclosureFilter::default();
+
+    // B's agreement and disclosure are not A's.
+    expect_not_found(store.get_agreement(ta, b.agreement.id).await);
+    expect_not_found(store.revoke_agreement(ta, ACTOR, b.agreement.id).await);
+    let agreements = all_pages(|p| store.list_agreements(ta, &no_filter, p)).await;
+    assert_eq!(ids(&agreements, |x| x.id), vec![a.agreement.id]);
+    let of_b = AgreementFilter {
+        researcher_id: Some(b.new_teacher.id),
+        include_revoked: true,
+    };
+    assert_eq!(
+        all_pages(|p| store.list_agreements(ta, &of_b, p)).await,
+        vec![]
+    );
+    let disclosures = all_pages(|p| store.list_disclosures(ta, &all_disclosures, p)).await;
+    assert_eq!(ids(&disclosures, |x| x.id), vec![a.disclosure.id]);
+    for filter in [
+        DisclosureFilter {
+            agreement_id: Some(b.agreement.id),
+            ..Default::default()
+        },
+        DisclosureFilter {
+            recipient_id: Some(b.new_teacher.id),
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(
+            all_pages(|p| store.list_disclosures(ta, &filter, p)).await,
+            vec![]
+        );
+    }
+    // B's researcher is covered in B only.
+    assert_eq!(
+        store
+            .covering_agreement(ta, b.new_teacher.id, DataScope::Scores, day)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .covering_agreement(tb, b.new_teacher.id, DataScope::Scores, day)
+            .await
+            .unwrap()
+            .map(|x| x.id),
+        Some(b.agreement.id)
+    );
+    // Writes in A cannot use B's agreement or name B's people.
+    expect_invalid(
+        store
+            .record_disclosure(
+                ta,
+                ACTOR,
+                new_disclosure(Some(b.agreement.id), a.new_teacher.id, day),
+            )
+            .await,
+        &["agreement_id"],
+    );
+    expect_invalid(
+        store
+            .record_disclosure(ta, ACTOR, new_disclosure(None, b.new_teacher.id, day))
+            .await,
+        &["recipient_id"],
+    );
+    expect_invalid(
+        store
+            .create_agreement(ta, ACTOR, new_agreement(&[b.new_teacher.id]))
+            .await,
+        &["researcher_ids[0]"],
+    );
+    // Nothing of that reached B, and B's agreement is still in force.
+    assert_eq!(all_audit(store, tb).await, audit_b);
+    assert_eq!(
+        store.get_agreement(tb, b.agreement.id).await.unwrap(),
+        b.agreement
+    );
+    let b_disclosures = all_pages(|p| store.list_disclosures(tb, &all_disclosures, p)).await;
+    assert_eq!(b_disclosures, vec![b.disclosure.clone()]);
 }

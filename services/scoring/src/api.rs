@@ -17,7 +17,9 @@
 //!   assignments, and submits and corrects their own reads — never seeing
 //!   another reader's score;
 //! - school score exports are for admins and a school's principal; research
-//!   extracts for admins and researchers.
+//!   extracts for admins and researchers a research agreement covers (asked
+//!   of membership), and every extract is logged there as a disclosure
+//!   before it is returned.
 //!
 //! Live first and second reads are accepted only from an eligible scorer
 //! ([`crate::domain::eligibility`]), checked again at every submission.
@@ -1418,9 +1420,29 @@ impl pb::scoring_service_server::ScoringService for ScoringApi {
                     "research extracts are for tenant admins and researchers",
                 ));
             }
+            // A researcher needs an agreement covering them for scores today;
+            // a tenant admin's own extract is logged without one.
+            let agreement = if p.is_tenant_admin() {
+                None
+            } else {
+                Some(self.upstream.research_agreement(&p, "scores").await?)
+            };
             let opted_out = self.upstream.research_opt_outs(&p).await?;
             let rows = self.store.export_rows(p.tenant, year, None).await?;
-            export::research_extract(&self.key.tenant(p.tenant.0), year, rows, &opted_out)
+            let extract =
+                export::research_extract(&self.key.tenant(p.tenant.0), year, rows, &opted_out)?;
+            // Fails closed: an extract whose disclosure is not logged is not given.
+            self.upstream
+                .record_disclosure(
+                    &p,
+                    agreement,
+                    "scores",
+                    format!("scores, academic year {year}"),
+                    extract.rows.into(),
+                    extract.excluded.into(),
+                )
+                .await?;
+            Ok(extract)
         })
         .await
     }

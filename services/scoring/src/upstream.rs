@@ -1,6 +1,6 @@
 //! Scoring's clients of scheduling (was a scorer trained this year? is the
 //! session's event a scoring session?) and membership (scorers' schools,
-//! research opt-outs).
+//! research opt-outs, research agreements and the disclosure log).
 //!
 //! Every call forwards the *caller's* bearer token, so the other service
 //! sees the same tenant and checks it again; scoring never names a tenant
@@ -191,6 +191,44 @@ impl Upstreams {
             .map_err(Error::from_status)?
             .into_inner();
         Ok(!found.clusters.is_empty())
+    }
+
+    /// The id of the research agreement covering the caller for `scope`
+    /// today; FAILED_PRECONDITION (membership's reason) when none does.
+    pub async fn research_agreement(&self, caller: &Principal, scope: &str) -> Result<String> {
+        let agreement = self
+            .membership(caller)?
+            .check_research_access(mpb::CheckResearchAccessRequest {
+                scope: scope.to_string(),
+            })
+            .await
+            .map_err(Error::from_status)?
+            .into_inner();
+        Ok(agreement.id)
+    }
+
+    /// Logs an extract given to the caller in membership's disclosure log
+    /// (under `agreement`; none for a tenant admin's own extract).
+    pub async fn record_disclosure(
+        &self,
+        caller: &Principal,
+        agreement: Option<String>,
+        scope: &str,
+        dataset: String,
+        rows: u64,
+        excluded: u64,
+    ) -> Result<()> {
+        self.membership(caller)?
+            .record_disclosure(mpb::RecordDisclosureRequest {
+                agreement_id: agreement,
+                scope: scope.to_string(),
+                dataset,
+                rows,
+                excluded,
+            })
+            .await
+            .map_err(Error::from_status)?;
+        Ok(())
     }
 
     /// Student refs with an active research opt-out in the tenant.

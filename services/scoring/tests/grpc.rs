@@ -348,6 +348,49 @@ async fn world(app: &TestApp, slug: &str) -> World {
     }
 }
 
+/// A research agreement for scores naming `researcher`, from `from` to
+/// `to` days from today (UTC; the tests stay clear of the edges).
+async fn agreement(
+    ms: &dyn collegium_membership::MembershipStore,
+    t: TenantId,
+    researcher: Uuid,
+    from: i64,
+    to: i64,
+) -> Uuid {
+    let today = Utc::now().date_naive();
+    ms.create_agreement(
+        t,
+        ACTOR,
+        m::NewResearchAgreement {
+            title: "Scoring reliability".into(),
+            purpose: "How often do two readers agree?".into(),
+            data_scope: [m::DataScope::Scores].into(),
+            researcher_ids: vec![researcher],
+            starts_on: today + chrono::Duration::days(from),
+            ends_on: today + chrono::Duration::days(to),
+            destroy_by: today + chrono::Duration::days(to + 365),
+        },
+    )
+    .await
+    .expect("research agreement")
+    .id
+}
+
+/// The tenant's disclosure log, oldest first.
+async fn disclosures(
+    ms: &dyn collegium_membership::MembershipStore,
+    t: TenantId,
+) -> Vec<m::Disclosure> {
+    ms.list_disclosures(
+        t,
+        &m::DisclosureFilter::default(),
+        platform::page::Page::first(100),
+    )
+    .await
+    .expect("disclosures")
+    .0
+}
+
 fn event(
     kind: s::EventKind,
     cluster: Uuid,
@@ -848,15 +891,86 @@ async fn a_session_is_scored_double_read_adjudicated_and_reported() {
         )
         .await
         .expect("opt-out");
+        // A researcher no agreement covers gets no extract, and nothing is logged.
+        let extract_req = || pb::ExportResearchExtractRequest {
+            academic_year: YEAR,
+        };
+        let refused = code(
+            app.researcher(&w)
+                .export_research_extract(extract_req())
+                .await,
+            Code::FailedPrecondition,
+        );
+        assert!(
+            refused
+                .message()
+                .starts_with("no research agreement covers you for scores on "),
+            "{}",
+            refused.message()
+        );
+        assert!(disclosures(ms, w.t).await.is_empty());
+        // Nor does an expired or a revoked agreement cover them.
+        agreement(ms, w.t, w.researcher, -60, -1).await;
+        let revoked = agreement(ms, w.t, w.researcher, -30, 30).await;
+        ms.revoke_agreement(w.t, ACTOR, revoked)
+            .await
+            .expect("revoked");
+        code(
+            app.researcher(&w)
+                .export_research_extract(extract_req())
+                .await,
+            Code::FailedPrecondition,
+        );
+        assert!(disclosures(ms, w.t).await.is_empty());
+        // Covered, the researcher gets it and the disclosure is logged.
+        let covering = agreement(ms, w.t, w.researcher, -30, 30).await;
         let extract = ok(app
             .researcher(&w)
-            .export_research_extract(pb::ExportResearchExtractRequest {
-                academic_year: YEAR,
-            })
+            .export_research_extract(extract_req())
             .await);
         assert_eq!((extract.rows, extract.excluded), (7, 1));
         assert!(!extract.csv.contains("S-0"), "no student ids in an extract");
         assert!(extract.csv.starts_with("research_id,school_id,grade_level"));
+        let logged = disclosures(ms, w.t).await;
+        assert_eq!(logged.len(), 1, "{logged:?}");
+        assert_eq!(
+            (
+                logged[0].agreement_id,
+                logged[0].recipient_id,
+                logged[0].scope,
+                logged[0].dataset.as_str(),
+                logged[0].rows,
+                logged[0].excluded
+            ),
+            (
+                Some(covering),
+                w.researcher,
+                m::DataScope::Scores,
+                "scores, academic year 2026",
+                7,
+                1
+            )
+        );
+        // A tenant admin's extract is logged too, under no agreement.
+        let own = ok(app.admin(&w).export_research_extract(extract_req()).await);
+        assert_eq!(own.rows, 7);
+        let logged = disclosures(ms, w.t).await;
+        assert_eq!(
+            logged
+                .iter()
+                .map(|d| (d.recipient_id, d.agreement_id))
+                .collect::<Vec<_>>(),
+            vec![(w.researcher, Some(covering)), (w.admin, None)]
+        );
+        // Fails closed: when the disclosure cannot be logged (an admin the
+        // directory does not know), no extract is given.
+        code(
+            app.as_person(w.t, Uuid::now_v7(), &[grant(Role::TenantAdmin, None)])
+                .export_research_extract(extract_req())
+                .await,
+            Code::InvalidArgument,
+        );
+        assert_eq!(disclosures(ms, w.t).await.len(), 2);
     })
     .await
 }
@@ -1470,6 +1584,19 @@ async fn another_tenant_sees_and_changes_nothing() {
             })
             .await);
         assert_eq!(export.rows, 0);
+        // B's researcher: A's agreement does not cover them; B's own does,
+        // and their extract holds none of A's scores.
+        let ms: &dyn collegium_membership::MembershipStore = &app.membership;
+        agreement(ms, a.t, a.researcher, -30, 30).await;
+        code(
+            app.researcher(&b)
+                .export_research_extract(pb::ExportResearchExtractRequest {
+                    academic_year: YEAR,
+                })
+                .await,
+            Code::FailedPrecondition,
+        );
+        agreement(ms, b.t, b.researcher, -30, 30).await;
         let extract = ok(app
             .researcher(&b)
             .export_research_extract(pb::ExportResearchExtractRequest {
@@ -1477,6 +1604,8 @@ async fn another_tenant_sees_and_changes_nothing() {
             })
             .await);
         assert_eq!(extract.rows, 0);
+        assert!(disclosures(ms, a.t).await.is_empty(), "B's extract is B's");
+        assert_eq!(disclosures(ms, b.t).await.len(), 1);
         // A token for tenant A does not make B's rows A's, and A still has its own.
         assert_eq!(
             ok(app.admin(&a).get_portfolios(ids(&portfolios)).await)

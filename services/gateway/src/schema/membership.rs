@@ -1,6 +1,6 @@
 //! The membership service's part of the schema: tenants, organisations,
 //! clusters, people, role grants, mentorships, panels, consent, research
-//! opt-outs and the audit log.
+//! opt-outs, research agreements, the disclosure log and the audit log.
 //!
 //! Every resolver calls membership with the caller's own bearer token (the
 //! [`ForwardCaller`] interceptor); the tenant is never an argument, it is in
@@ -11,6 +11,7 @@
 mod enums;
 mod inputs;
 mod loaders;
+mod research;
 mod types;
 
 use async_graphql::{
@@ -27,6 +28,7 @@ use tracing::Instrument;
 pub use enums::{Constituency, OrganisationKind, Role, TenantKind};
 pub use inputs::*;
 use loaders::{ClusterKey, MAX_BATCH, MembershipLoader, OrganisationKey, PersonKey};
+pub use research::*;
 pub use types::*;
 
 use super::{
@@ -360,6 +362,63 @@ impl MembershipQuery {
         ))
     }
 
+    /// Research agreements: all for tenant admins, those naming the caller otherwise.
+    async fn research_agreements(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        researcher_id: Option<ID>,
+        #[graphql(default)] include_revoked: bool,
+    ) -> Result<Page<ResearchAgreement>> {
+        let m = membership(ctx)?;
+        let after_given = after.is_some();
+        let req = pb::ListResearchAgreementsRequest {
+            page: Some(page_request(first, after)?),
+            researcher_id: researcher_id.map(|id| id.0),
+            include_revoked,
+        };
+        let page = unary(m.client().list_research_agreements(req)).await?;
+        Ok(connection(
+            after_given,
+            nodes(page.agreements, |a| a.id.clone(), ResearchAgreement),
+            page.page,
+        ))
+    }
+
+    /// The disclosure log: all for tenant admins, the caller's own otherwise.
+    async fn disclosures(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<DisclosureFilterInput>,
+    ) -> Result<Page<Disclosure>> {
+        let m = membership(ctx)?;
+        let after_given = after.is_some();
+        let req = filter.unwrap_or_default().list(pb::ListDisclosuresRequest {
+            page: Some(page_request(first, after)?),
+            ..Default::default()
+        });
+        let page = unary(m.client().list_disclosures(req)).await?;
+        Ok(connection(
+            after_given,
+            nodes(page.disclosures, |d| d.id.clone(), Disclosure),
+            page.page,
+        ))
+    }
+
+    /// The disclosure log as CSV, for reporting.
+    async fn disclosures_csv(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<DisclosureFilterInput>,
+    ) -> Result<DisclosureCsv> {
+        let m = membership(ctx)?;
+        let req = filter.unwrap_or_default().export();
+        Ok(unary(m.client().export_disclosures(req)).await?.into())
+    }
+
     async fn audit_records(
         &self,
         ctx: &Context<'_>,
@@ -650,6 +709,38 @@ impl MembershipMutation {
             unary(
                 m.client()
                     .withdraw_research_opt_out(pb::WithdrawResearchOptOutRequest::from(input)),
+            )
+            .await?,
+        ))
+    }
+
+    async fn create_research_agreement(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateResearchAgreementInput,
+    ) -> Result<ResearchAgreement> {
+        let m = membership(ctx)?;
+        Ok(ResearchAgreement(
+            unary(
+                m.client()
+                    .create_research_agreement(pb::CreateResearchAgreementRequest::from(input)),
+            )
+            .await?,
+        ))
+    }
+
+    async fn revoke_research_agreement(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeResearchAgreementInput,
+    ) -> Result<ResearchAgreement> {
+        let m = membership(ctx)?;
+        Ok(ResearchAgreement(
+            unary(
+                m.client()
+                    .revoke_research_agreement(pb::RevokeResearchAgreementRequest {
+                        id: input.id.0,
+                    }),
             )
             .await?,
         ))

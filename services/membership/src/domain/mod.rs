@@ -3,7 +3,13 @@
 //! here; `store` persists these types and `api` maps them to gRPC.
 
 pub mod contact;
+pub mod research;
 pub mod validate;
+
+pub use research::{
+    AgreementFilter, DataScope, Disclosure, DisclosureFilter, NewDisclosure, NewResearchAgreement,
+    ResearchAgreement,
+};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use platform::auth::{Role, TenantId};

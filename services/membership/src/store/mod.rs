@@ -190,6 +190,51 @@ pub trait MembershipStore: Send + Sync + 'static {
         page: Page,
     ) -> Result<Paged<ResearchOptOut>>;
 
+    /// Creates an agreement; every researcher must be a person of the tenant.
+    async fn create_agreement(
+        &self,
+        t: TenantId,
+        actor: &str,
+        new: NewResearchAgreement,
+    ) -> Result<ResearchAgreement>;
+    async fn revoke_agreement(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+    ) -> Result<ResearchAgreement>;
+    async fn get_agreement(&self, t: TenantId, id: Uuid) -> Result<ResearchAgreement>;
+    async fn list_agreements(
+        &self,
+        t: TenantId,
+        filter: &AgreementFilter,
+        page: Page,
+    ) -> Result<Paged<ResearchAgreement>>;
+    /// The agreement covering `person` for `scope` on `day` (the one ending
+    /// last when several do), if any.
+    async fn covering_agreement(
+        &self,
+        t: TenantId,
+        person: Uuid,
+        scope: DataScope,
+        day: chrono::NaiveDate,
+    ) -> Result<Option<ResearchAgreement>>;
+    /// Logs one extract. With an agreement, it must cover the recipient for
+    /// the scope on `new.on` (checked in the transaction); the recipient
+    /// must be a person of the tenant.
+    async fn record_disclosure(
+        &self,
+        t: TenantId,
+        actor: &str,
+        new: NewDisclosure,
+    ) -> Result<Disclosure>;
+    async fn list_disclosures(
+        &self,
+        t: TenantId,
+        filter: &DisclosureFilter,
+        page: Page,
+    ) -> Result<Paged<Disclosure>>;
+
     async fn list_audit(
         &self,
         t: TenantId,

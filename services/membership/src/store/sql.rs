@@ -353,6 +353,56 @@ const OPT_OUT_COLUMNS: &str =
     "id, student_ref, organisation_id, recorded_for, recorded_by, recorded_at, withdrawn_at";
 
 #[derive(FromRow)]
+struct AgreementRow {
+    id: Uuid,
+    title: String,
+    purpose: String,
+    data_scope: String,
+    starts_on: NaiveDate,
+    ends_on: NaiveDate,
+    destroy_by: NaiveDate,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+const AGREEMENT_COLUMNS: &str = "id, title, purpose, data_scope, starts_on, ends_on, destroy_by, \
+     created_by, created_at, revoked_at";
+
+#[derive(FromRow)]
+struct DisclosureRow {
+    id: Uuid,
+    agreement_id: Option<Uuid>,
+    recipient_id: Uuid,
+    scope: String,
+    dataset: String,
+    row_count: i64,
+    excluded: i64,
+    disclosed_at: DateTime<Utc>,
+}
+
+impl TryFrom<DisclosureRow> for Disclosure {
+    type Error = Error;
+    fn try_from(r: DisclosureRow) -> Result<Self> {
+        Ok(Disclosure {
+            id: r.id,
+            agreement_id: r.agreement_id,
+            recipient_id: r.recipient_id,
+            scope: DataScope::parse(&r.scope).ok_or_else(|| {
+                Error::internal(anyhow::anyhow!("stored disclosure scope {:?}", r.scope))
+            })?,
+            dataset: r.dataset,
+            rows: r.row_count.max(0) as u64,
+            excluded: r.excluded.max(0) as u64,
+            disclosed_at: r.disclosed_at,
+        })
+    }
+}
+
+const DISCLOSURE_COLUMNS: &str =
+    "id, agreement_id, recipient_id, scope, dataset, row_count, excluded, disclosed_at";
+
+#[derive(FromRow)]
 struct AuditRow {
     id: Uuid,
     actor: String,
@@ -587,6 +637,64 @@ async fn require_organisation(
         return Err(Error::invalid(field, "no such organisation in this tenant"));
     }
     Ok(())
+}
+
+/// Agreements with their researchers, in the order of `rows`.
+async fn with_researchers(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    rows: Vec<AgreementRow>,
+) -> Result<Vec<ResearchAgreement>> {
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut q = QueryBuilder::<Db>::new(
+        "SELECT agreement_id, person_id FROM research_agreement_researchers WHERE tenant_id = ",
+    );
+    q.push_bind(t.0).push(" AND agreement_id IN (");
+    let mut sep = q.separated(", ");
+    for r in &rows {
+        sep.push_bind(r.id);
+    }
+    q.push(") ORDER BY agreement_id, person_id");
+    let pairs: Vec<(Uuid, Uuid)> = q.build_query_as().fetch_all(&mut **tx).await?;
+    let mut researchers: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for (a, p) in pairs {
+        researchers.entry(a).or_default().push(p);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| ResearchAgreement {
+            researcher_ids: researchers.remove(&r.id).unwrap_or_default(),
+            id: r.id,
+            title: r.title,
+            purpose: r.purpose,
+            data_scope: crate::domain::research::scopes_from_text(&r.data_scope),
+            starts_on: r.starts_on,
+            ends_on: r.ends_on,
+            destroy_by: r.destroy_by,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        })
+        .collect())
+}
+
+async fn fetch_agreement(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    id: Uuid,
+) -> Result<Option<ResearchAgreement>> {
+    let row: Option<AgreementRow> = sqlx::query_as(&format!(
+        "SELECT {AGREEMENT_COLUMNS} FROM research_agreements WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(t.0)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(with_researchers(tx, t, row.into_iter().collect())
+        .await?
+        .pop())
 }
 
 // ---------------------------------------------------------------- roster import
@@ -1953,6 +2061,252 @@ impl MembershipStore for Store {
         .await?;
         tx.commit().await?;
         Ok(page.finish(rows.into_iter().map(ResearchOptOut::from).collect(), |o| o.id))
+    }
+
+    async fn create_agreement(
+        &self,
+        t: TenantId,
+        actor: &str,
+        new: NewResearchAgreement,
+    ) -> Result<ResearchAgreement> {
+        let new = crate::domain::research::validate_agreement(&new)?;
+        let mut tx = self.tx(t).await?;
+        let found: HashSet<Uuid> = fetch_people(&mut tx, t, &new.researcher_ids)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        if let Some(i) = new.researcher_ids.iter().position(|r| !found.contains(r)) {
+            return Err(Error::invalid(
+                format!("researcher_ids[{i}]"),
+                "no such person in this tenant",
+            ));
+        }
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO research_agreements (tenant_id, id, title, purpose, data_scope, \
+             starts_on, ends_on, destroy_by, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(t.0)
+        .bind(id)
+        .bind(&new.title)
+        .bind(&new.purpose)
+        .bind(crate::domain::research::scopes_to_text(&new.data_scope))
+        .bind(new.starts_on)
+        .bind(new.ends_on)
+        .bind(new.destroy_by)
+        .bind(actor)
+        .bind(stored_instant(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        let mut q = QueryBuilder::<Db>::new(
+            "INSERT INTO research_agreement_researchers (tenant_id, agreement_id, person_id) ",
+        );
+        q.push_values(&new.researcher_ids, |mut b, p| {
+            b.push_bind(t.0).push_bind(id).push_bind(*p);
+        });
+        q.build().execute(&mut *tx).await?;
+        let a = fetch_agreement(&mut tx, t, id)
+            .await?
+            .ok_or_else(|| not_found("research agreement"))?;
+        record(
+            &mut tx,
+            t,
+            actor,
+            "research_agreement.created",
+            id,
+            None,
+            Some(&a),
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(a)
+    }
+
+    async fn revoke_agreement(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+    ) -> Result<ResearchAgreement> {
+        let mut tx = self.tx(t).await?;
+        let before = fetch_agreement(&mut tx, t, id)
+            .await?
+            .ok_or_else(|| not_found("research agreement"))?;
+        if before.revoked_at.is_some() {
+            return Err(Error::FailedPrecondition(
+                "the research agreement is already revoked".into(),
+            ));
+        }
+        sqlx::query(
+            "UPDATE research_agreements SET revoked_at = $3, revoked_by = $4 \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(t.0)
+        .bind(id)
+        .bind(stored_instant(Utc::now()))
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
+        let after = fetch_agreement(&mut tx, t, id)
+            .await?
+            .ok_or_else(|| not_found("research agreement"))?;
+        record(
+            &mut tx,
+            t,
+            actor,
+            "research_agreement.revoked",
+            id,
+            Some(&before),
+            Some(&after),
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(after)
+    }
+
+    async fn get_agreement(&self, t: TenantId, id: Uuid) -> Result<ResearchAgreement> {
+        let mut tx = self.tx(t).await?;
+        let a = fetch_agreement(&mut tx, t, id).await?;
+        tx.commit().await?;
+        a.ok_or_else(|| not_found("research agreement"))
+    }
+
+    async fn list_agreements(
+        &self,
+        t: TenantId,
+        filter: &AgreementFilter,
+        page: Page,
+    ) -> Result<Paged<ResearchAgreement>> {
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<AgreementRow> = sqlx::query_as(&format!(
+            "SELECT {AGREEMENT_COLUMNS} FROM research_agreements WHERE tenant_id = $1 AND id > $2 \
+             AND ($3 IS NULL OR id IN (SELECT agreement_id FROM research_agreement_researchers \
+                  WHERE tenant_id = $1 AND person_id = $3)) \
+             AND ($4 OR revoked_at IS NULL) ORDER BY id LIMIT $5"
+        ))
+        .bind(t.0)
+        .bind(page.after_or_nil())
+        .bind(filter.researcher_id)
+        .bind(filter.include_revoked)
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        let agreements = with_researchers(&mut tx, t, rows).await?;
+        tx.commit().await?;
+        Ok(page.finish(agreements, |a| a.id))
+    }
+
+    async fn covering_agreement(
+        &self,
+        t: TenantId,
+        person: Uuid,
+        scope: DataScope,
+        day: NaiveDate,
+    ) -> Result<Option<ResearchAgreement>> {
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<AgreementRow> = sqlx::query_as(&format!(
+            "SELECT {AGREEMENT_COLUMNS} FROM research_agreements a WHERE a.tenant_id = $1 \
+             AND a.revoked_at IS NULL AND a.starts_on <= $3 AND a.ends_on >= $3 \
+             AND (',' || a.data_scope || ',') LIKE $4 \
+             AND EXISTS (SELECT 1 FROM research_agreement_researchers r \
+                 WHERE r.tenant_id = $1 AND r.agreement_id = a.id AND r.person_id = $2) \
+             ORDER BY a.ends_on DESC, a.id LIMIT 1"
+        ))
+        .bind(t.0)
+        .bind(person)
+        .bind(day)
+        .bind(format!("%,{},%", scope.as_str()))
+        .fetch_all(&mut *tx)
+        .await?;
+        let found = with_researchers(&mut tx, t, rows).await?;
+        tx.commit().await?;
+        // The rule in one place: the query narrows, `covers` decides.
+        Ok(found.into_iter().find(|a| a.covers(person, scope, day)))
+    }
+
+    async fn record_disclosure(
+        &self,
+        t: TenantId,
+        actor: &str,
+        new: NewDisclosure,
+    ) -> Result<Disclosure> {
+        crate::domain::research::validate_disclosure(&new)?;
+        let mut tx = self.tx(t).await?;
+        require_person(&mut tx, t, new.recipient_id, "recipient_id").await?;
+        if let Some(agreement) = new.agreement_id {
+            let a = fetch_agreement(&mut tx, t, agreement)
+                .await?
+                .ok_or_else(|| {
+                    Error::invalid("agreement_id", "no such research agreement in this tenant")
+                })?;
+            if !a.covers(new.recipient_id, new.scope, new.on) {
+                return Err(Error::FailedPrecondition(format!(
+                    "research agreement {agreement} does not cover the recipient for {} on {}",
+                    new.scope.as_str(),
+                    new.on
+                )));
+            }
+        }
+        let row: DisclosureRow = sqlx::query_as(&format!(
+            "INSERT INTO disclosures (tenant_id, {DISCLOSURE_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {DISCLOSURE_COLUMNS}"
+        ))
+        .bind(t.0)
+        .bind(Uuid::now_v7())
+        .bind(new.agreement_id)
+        .bind(new.recipient_id)
+        .bind(new.scope.as_str())
+        .bind(new.dataset.trim())
+        .bind(new.rows as i64)
+        .bind(new.excluded as i64)
+        .bind(stored_instant(Utc::now()))
+        .fetch_one(&mut *tx)
+        .await?;
+        let d = Disclosure::try_from(row)?;
+        record(
+            &mut tx,
+            t,
+            actor,
+            "disclosure.recorded",
+            d.id,
+            None,
+            Some(&d),
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(d)
+    }
+
+    async fn list_disclosures(
+        &self,
+        t: TenantId,
+        filter: &DisclosureFilter,
+        page: Page,
+    ) -> Result<Paged<Disclosure>> {
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<DisclosureRow> = sqlx::query_as(&format!(
+            "SELECT {DISCLOSURE_COLUMNS} FROM disclosures WHERE tenant_id = $1 AND id > $2 \
+             AND ($3 IS NULL OR agreement_id = $3) AND ($4 IS NULL OR recipient_id = $4) \
+             AND ($5 IS NULL OR disclosed_at >= $5) AND ($6 IS NULL OR disclosed_at < $6) \
+             ORDER BY id LIMIT $7"
+        ))
+        .bind(t.0)
+        .bind(page.after_or_nil())
+        .bind(filter.agreement_id)
+        .bind(filter.recipient_id)
+        .bind(filter.from.map(stored_instant))
+        .bind(filter.until.map(stored_instant))
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let items = rows
+            .into_iter()
+            .map(Disclosure::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page.finish(items, |d| d.id))
     }
 
     async fn list_audit(

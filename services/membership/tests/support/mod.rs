@@ -171,6 +171,11 @@ pub struct Seeded {
     pub opt_out: ResearchOptOut,
     /// A roster import job, started and not applied.
     pub import_job: ImportJob,
+    /// A research agreement naming `new_teacher` for scores, from 60 days
+    /// before today to 300 days after.
+    pub agreement: ResearchAgreement,
+    /// An extract given to `new_teacher` under `agreement`.
+    pub disclosure: Disclosure,
 }
 
 impl Seeded {
@@ -192,6 +197,8 @@ impl Seeded {
             self.consent.id,
             self.opt_out.id,
             self.import_job.id,
+            self.agreement.id,
+            self.disclosure.id,
         ]
         .iter()
         .map(Uuid::to_string)
@@ -331,6 +338,29 @@ pub async fn seed_tenant(store: &dyn MembershipStore, slug: &str) -> Seeded {
         )
         .await
         .expect("import job started");
+    // Around today, so the seeded agreement covers whenever the tests run.
+    let today = chrono::Utc::now().date_naive();
+    let agreement = store
+        .create_agreement(
+            t,
+            ACTOR,
+            NewResearchAgreement {
+                starts_on: today - chrono::Days::new(60),
+                ends_on: today + chrono::Days::new(300),
+                destroy_by: today + chrono::Days::new(700),
+                ..new_agreement(&[new_teacher.id])
+            },
+        )
+        .await
+        .expect("research agreement created");
+    let disclosure = store
+        .record_disclosure(
+            t,
+            ACTOR,
+            new_disclosure(Some(agreement.id), new_teacher.id, today),
+        )
+        .await
+        .expect("disclosure recorded");
     Seeded {
         tenant,
         organisation,
@@ -343,6 +373,38 @@ pub async fn seed_tenant(store: &dyn MembershipStore, slug: &str) -> Seeded {
         consent,
         opt_out,
         import_job,
+        agreement,
+        disclosure,
+    }
+}
+
+/// An agreement for scores from 2026-09-01 to 2027-08-31, destroyed by 2028-08-31.
+pub fn new_agreement(researchers: &[Uuid]) -> NewResearchAgreement {
+    NewResearchAgreement {
+        title: "Scoring reliability study".into(),
+        purpose: "How often do two readers agree?".into(),
+        data_scope: [DataScope::Scores].into(),
+        researcher_ids: researchers.to_vec(),
+        starts_on: date("2026-09-01"),
+        ends_on: date("2027-08-31"),
+        destroy_by: date("2028-08-31"),
+    }
+}
+
+/// A scores extract of 7 rows (1 excluded) given to `recipient` on `on`.
+pub fn new_disclosure(
+    agreement: Option<Uuid>,
+    recipient: Uuid,
+    on: chrono::NaiveDate,
+) -> NewDisclosure {
+    NewDisclosure {
+        agreement_id: agreement,
+        recipient_id: recipient,
+        scope: DataScope::Scores,
+        dataset: "scores, academic year 2026".into(),
+        rows: 7,
+        excluded: 1,
+        on,
     }
 }
 
