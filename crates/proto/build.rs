@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "collegium/common/v1/common.proto",
         "collegium/membership/v1/membership.proto",
+        "collegium/membership/v1/roster.proto",
         "collegium/scheduling/v1/scheduling.proto",
         "collegium/notifications/v1/notifications.proto",
         "collegium/scoring/v1/scoring.proto",

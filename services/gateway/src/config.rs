@@ -22,6 +22,9 @@ pub const DEFAULT_SCORING_URL: &str = "http://127.0.0.1:50054";
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 /// Largest request body accepted when nothing else is configured (1 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest multipart (file upload) request accepted by default: membership's
+/// 512 MiB roster upload cap plus room for the multipart framing.
+pub const DEFAULT_MAX_UPLOAD_BYTES: usize = (512 << 20) + (1 << 20);
 /// Deepest selection accepted when nothing else is configured.
 pub const DEFAULT_QUERY_DEPTH_LIMIT: usize = 12;
 /// Largest query complexity (roughly: fields selected) accepted by default.
@@ -77,6 +80,11 @@ pub struct GatewayArgs {
     /// Largest request body in bytes; larger requests get 413.
     #[arg(long, env = "COLLEGIUM_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// Largest multipart/form-data request body in bytes (GraphQL file
+    /// uploads: roster import); larger uploads get 413. Other requests keep
+    /// COLLEGIUM_MAX_BODY_BYTES.
+    #[arg(long, env = "COLLEGIUM_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
+    pub max_upload_bytes: usize,
     /// Deepest selection set a query may have.
     #[arg(long, env = "COLLEGIUM_QUERY_DEPTH_LIMIT", default_value_t = DEFAULT_QUERY_DEPTH_LIMIT)]
     pub query_depth_limit: usize,
@@ -123,6 +131,7 @@ impl GatewayArgs {
                 .collect(),
             dev_mode: self.dev_mode,
             max_body_bytes: self.max_body_bytes,
+            max_upload_bytes: self.max_upload_bytes,
             query_depth_limit: self.query_depth_limit,
             query_complexity_limit: self.query_complexity_limit,
             drain: std::time::Duration::from_secs(self.shutdown_drain_seconds),
@@ -158,6 +167,8 @@ pub struct GatewayConfig {
     pub dev_mode: bool,
     /// Largest request body in bytes.
     pub max_body_bytes: usize,
+    /// Largest multipart (file upload) request body in bytes.
+    pub max_upload_bytes: usize,
     /// Deepest selection set a query may have.
     pub query_depth_limit: usize,
     /// Largest complexity a query may have.
@@ -187,6 +198,7 @@ impl GatewayConfig {
             cors_origins: Vec::new(),
             dev_mode: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             query_depth_limit: DEFAULT_QUERY_DEPTH_LIMIT,
             query_complexity_limit: DEFAULT_QUERY_COMPLEXITY_LIMIT,
             drain: std::time::Duration::ZERO,
@@ -233,6 +245,15 @@ impl GatewayConfig {
             return Err(Error::invalid(
                 "COLLEGIUM_MAX_BODY_BYTES",
                 format!("{} is too small; at least 1024", self.max_body_bytes),
+            ));
+        }
+        if self.max_upload_bytes < self.max_body_bytes {
+            return Err(Error::invalid(
+                "COLLEGIUM_MAX_UPLOAD_BYTES",
+                format!(
+                    "{} is smaller than COLLEGIUM_MAX_BODY_BYTES ({})",
+                    self.max_upload_bytes, self.max_body_bytes
+                ),
             ));
         }
         if !(1..=100).contains(&self.query_depth_limit) {

@@ -119,7 +119,13 @@ pub fn router(state: GatewayState) -> Router {
     let mut api = Router::new()
         .route("/graphql", graphql)
         .route("/graphql/ws", get(subscriptions))
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes));
+        .layer(axum::middleware::from_fn_with_state(
+            BodyLimits {
+                body: config.max_body_bytes,
+                upload: config.max_upload_bytes,
+            },
+            body_limit,
+        ));
     if let Some(cors) = cors(&config.cors_origins) {
         api = api.layer(cors);
     }
@@ -171,6 +177,46 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             ])
             .max_age(std::time::Duration::from_secs(600)),
     )
+}
+
+/// The body limits of the API routes.
+#[derive(Debug, Clone, Copy)]
+struct BodyLimits {
+    body: usize,
+    /// multipart/form-data (GraphQL file uploads).
+    upload: usize,
+}
+
+/// Applies the upload limit to multipart requests and the body limit to the
+/// rest (413 either way, before or while the body is read).
+async fn body_limit(
+    State(limits): State<BodyLimits>,
+    request: http::Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    use tower::ServiceExt;
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+    let limit = if multipart {
+        limits.upload
+    } else {
+        limits.body
+    };
+    let service = tower::ServiceBuilder::new()
+        .layer(RequestBodyLimitLayer::new(limit))
+        .map_request(|r: http::Request<_>| r.map(axum::body::Body::new))
+        .service(next);
+    match service.oneshot(request).await {
+        Ok(response) => response.map(axum::body::Body::new),
+        Err(never) => match never {},
+    }
 }
 
 /// One GraphQL operation: admit the caller, execute, count.

@@ -12,11 +12,14 @@
 pub mod api;
 pub mod domain;
 pub mod roster;
+pub mod roster_api;
 pub mod store;
 
 use std::{future::Future, path::Path, sync::Arc};
 
-use collegium_proto::membership::v1::membership_service_server::MembershipServiceServer;
+use collegium_proto::membership::v1::{
+    membership_service_server::MembershipServiceServer, roster_service_server::RosterServiceServer,
+};
 use platform::{
     auth::TokenVerifier,
     error::Result,
@@ -96,9 +99,14 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer> {
     let service = MembershipServiceServer::with_interceptor(
-        api::MembershipApi::new(store),
+        api::MembershipApi::new(store.clone()),
+        Authenticate::new(verifier.clone()),
+    );
+    // Roster uploads (`roster_api`), authenticated the same way.
+    let roster = RosterServiceServer::with_interceptor(
+        roster_api::RosterApi::new(store),
         Authenticate::new(verifier),
     );
-    let routes = tonic::service::Routes::new(service);
+    let routes = tonic::service::Routes::new(service).add_service(roster);
     platform::grpc::serve(listener, routes, &[GRPC_SERVICE], shutdown).await
 }

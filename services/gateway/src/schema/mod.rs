@@ -16,6 +16,7 @@ pub(crate) mod convert;
 pub mod membership;
 pub mod notifications;
 pub(crate) mod paging;
+pub mod roster_import;
 pub mod scheduling;
 pub mod scoring;
 
@@ -28,6 +29,7 @@ use crate::{error::graphql_error, metrics::OperationTypeProbe, upstream::Upstrea
 #[derive(MergedObject, Default)]
 pub struct Query(
     membership::MembershipQuery,
+    roster_import::RosterImportQuery,
     scheduling::SchedulingQuery,
     notifications::NotificationsQuery,
     scoring::ScoringQuery,
@@ -37,6 +39,7 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     membership::MembershipMutation,
+    roster_import::RosterImportMutation,
     scheduling::SchedulingMutation,
     notifications::NotificationsMutation,
     scoring::ScoringMutation,
@@ -132,6 +135,10 @@ pub fn caller_data(
         &upstreams.membership,
         &principal,
         cache,
+    )?);
+    data.insert(roster_import::RosterImports::for_caller(
+        &upstreams.membership,
+        &principal,
     )?);
     data.insert(scheduling::Scheduling::for_caller(
         &upstreams.scheduling,

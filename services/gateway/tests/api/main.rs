@@ -23,6 +23,8 @@ mod notifications;
 mod ops;
 #[cfg(feature = "persisted-queries")]
 mod persisted_queries;
+mod research;
+mod roster_import;
 mod scheduling;
 mod scoring;
 mod subscriptions;
