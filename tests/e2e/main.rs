@@ -8,5 +8,6 @@ mod helpers;
 mod isolation;
 mod migrations;
 mod notifications;
+mod privacy;
 mod scheduling;
 mod scoring;

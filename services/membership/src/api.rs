@@ -8,6 +8,7 @@
 //! hidden by the consent rule in `domain::contact`.
 
 mod research;
+mod subject_requests;
 
 use std::{collections::HashSet, str::FromStr, sync::Arc};
 
@@ -1318,6 +1319,24 @@ impl pb::membership_service_server::MembershipService for MembershipApi {
             })
         })
         .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn export_person_data(
+        &self,
+        req: Request<pb::PersonDataRequest>,
+    ) -> Result<Response<pb::PersonData>, Status> {
+        let p = principal(&req)?;
+        respond(self.export_person_data_in(&p, req.into_inner())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn erase_person_data(
+        &self,
+        req: Request<pb::PersonDataRequest>,
+    ) -> Result<Response<pb::ErasureReport>, Status> {
+        let p = principal(&req)?;
+        respond(self.erase_person_data_in(&p, req.into_inner())).await
     }
 }
 

@@ -1854,3 +1854,102 @@ async fn research_data_goes_only_to_researchers_an_agreement_covers_and_is_logge
     })
     .await;
 }
+
+#[tokio::test]
+async fn person_data_requests_are_admin_only_and_keep_to_the_callers_tenant() {
+    bounded(async {
+        let app = spawn_app().await;
+        let a = seed_tenant(&app.store, "alpha").await;
+        let b = seed_tenant(&app.store, "beta").await;
+        let req = |p: Uuid| pb::PersonDataRequest {
+            person_id: p.to_string(),
+        };
+
+        // A teacher (even about themselves) is refused, and nothing is erased.
+        let mut teacher = app.teacher(a.id(), a.lead.id);
+        expect_code(
+            teacher.export_person_data(req(a.lead.id)).await,
+            Code::PermissionDenied,
+        );
+        expect_code(
+            teacher.erase_person_data(req(a.lead.id)).await,
+            Code::PermissionDenied,
+        );
+
+        // B's admin asking for A's person: not found, nothing of A's erased.
+        let (mut admin_b, _) = app.admin(b.id());
+        expect_code(
+            admin_b.export_person_data(req(a.lead.id)).await,
+            Code::NotFound,
+        );
+        expect_code(
+            admin_b.erase_person_data(req(a.lead.id)).await,
+            Code::NotFound,
+        );
+        assert_eq!(
+            app.store.get_people(a.id(), &[a.lead.id]).await.unwrap()[0],
+            a.lead
+        );
+        expect_fields(
+            admin_b
+                .export_person_data(pb::PersonDataRequest {
+                    person_id: "nope".into(),
+                })
+                .await,
+            &["person_id"],
+        );
+
+        // A's admin exports and erases.
+        let (mut admin_a, me) = app.admin(a.id());
+        let export = admin_a
+            .export_person_data(req(a.lead.id))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(export.service, "membership");
+        let doc: serde_json::Value = serde_json::from_str(&export.json).unwrap();
+        assert_eq!(doc["person"]["given_name"], "Lena");
+        assert_eq!(doc["role_grants"][0]["id"], a.grant.id.to_string());
+
+        let report = admin_a
+            .erase_person_data(req(a.lead.id))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(report.service, "membership");
+        let count = |r: &pb::ErasureReport, kind: &str| {
+            r.counts
+                .iter()
+                .find(|c| c.kind == kind)
+                .unwrap_or_else(|| panic!("{kind} in {r:?}"))
+                .count
+        };
+        assert_eq!(count(&report, "person"), 1);
+        assert_eq!(count(&report, "role_grants_revoked"), 1);
+        let erased = app.store.get_people(a.id(), &[a.lead.id]).await.unwrap();
+        assert_eq!(erased[0].given_name, "Erased");
+        let audit = all_audit(&app.store, a.id()).await;
+        let record = audit
+            .iter()
+            .find(|r| r.action == "person.erased")
+            .expect("the erasure is audited");
+        assert_eq!(
+            (record.actor.as_str(), record.target_id.as_str()),
+            (me.to_string().as_str(), a.lead.id.to_string().as_str())
+        );
+
+        let again = admin_a
+            .erase_person_data(req(a.lead.id))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(again.counts.iter().all(|c| c.count == 0), "{again:?}");
+
+        // B untouched.
+        assert_eq!(
+            app.store.get_people(b.id(), &[b.lead.id]).await.unwrap()[0],
+            b.lead
+        );
+    })
+    .await;
+}

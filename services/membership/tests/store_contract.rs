@@ -66,6 +66,8 @@ contract!(
     an_agreement_covers_named_researchers_for_its_scope_between_its_dates,
     disclosures_are_logged_only_under_a_covering_agreement,
     tenants_never_see_each_others_agreements_or_disclosures,
+    a_persons_data_is_exported_whole_and_only_in_their_tenant,
+    erasure_anonymises_a_person_keeps_records_and_is_idempotent,
 );
 
 fn ids<T>(items: &[T], id: impl Fn(&T) -> Uuid) -> Vec<Uuid> {
@@ -2970,4 +2972,235 @@ async fn tenants_never_see_each_others_agreements_or_disclosures(store: &dyn Mem
     );
     let b_disclosures = all_pages(|p| store.list_disclosures(tb, &all_disclosures, p)).await;
     assert_eq!(b_disclosures, vec![b.disclosure.clone()]);
+}
+
+/// The ids in one array of an export document.
+fn export_ids(doc: &serde_json::Value, key: &str) -> Vec<String> {
+    doc[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key} is an array in {doc}"))
+        .iter()
+        .map(|r| r["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn a_persons_data_is_exported_whole_and_only_in_their_tenant(store: &dyn MembershipStore) {
+    let a = seed_tenant(store, "alpha").await;
+    let b = seed_tenant(store, "beta").await;
+    let t = a.id();
+    // An opt-out the lead recorded themselves.
+    let own_opt_out = store
+        .record_opt_out(
+            t,
+            &a.lead.id.to_string(),
+            NewResearchOptOut {
+                student_ref: "alpha-S-2".into(),
+                organisation_id: a.organisation.id,
+                recorded_for: "Parent of S-2".into(),
+            },
+        )
+        .await
+        .unwrap();
+
+    let doc = store.export_person_data(t, a.lead.id).await.unwrap();
+    assert_eq!(doc["service"], json!("membership"));
+    assert_eq!(doc["person_id"], json!(a.lead.id.to_string()));
+    assert_eq!(doc["person"]["given_name"], json!("Lena"));
+    assert_eq!(doc["person"]["family_name"], json!("Lead"));
+    assert_eq!(doc["erased_at"], json!(null));
+    chrono::DateTime::parse_from_rfc3339(doc["exported_at"].as_str().unwrap())
+        .expect("instants are RFC 3339");
+    chrono::DateTime::parse_from_rfc3339(doc["person"]["created_at"].as_str().unwrap())
+        .expect("instants are RFC 3339");
+    assert_eq!(
+        export_ids(&doc, "role_grants"),
+        vec![a.grant.id.to_string()]
+    );
+    assert_eq!(export_ids(&doc, "consents"), vec![a.consent.id.to_string()]);
+    assert_eq!(
+        export_ids(&doc, "mentorships"),
+        vec![a.mentorship.id.to_string()]
+    );
+    assert_eq!(
+        export_ids(&doc, "research_opt_outs_recorded"),
+        vec![own_opt_out.id.to_string()]
+    );
+    assert!(doc["panel_memberships"].as_array().unwrap().is_empty());
+    assert!(doc["research_agreements"].as_array().unwrap().is_empty());
+    assert!(doc["disclosures"].as_array().unwrap().is_empty());
+    let audit = doc["audit_records"].as_array().unwrap();
+    let lead = a.lead.id.to_string();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["action"] == json!("person.created") && r["target_id"] == json!(lead)),
+        "the audit record of their creation: {audit:#?}"
+    );
+    assert!(
+        audit.iter().any(|r| r["actor"] == json!(lead)),
+        "the audit records of what they did: {audit:#?}"
+    );
+    assert!(
+        audit
+            .iter()
+            .all(|r| r["actor"] == json!(lead) || r["target_id"] == json!(lead)),
+        "only records of or by them: {audit:#?}"
+    );
+
+    let doc = store.export_person_data(t, a.new_teacher.id).await.unwrap();
+    assert_eq!(doc["person"]["given_name"], json!("Nico"));
+    assert_eq!(
+        doc["mentorships"][0]["id"],
+        json!(a.mentorship.id.to_string())
+    );
+    assert_eq!(
+        doc["panel_memberships"][0]["panel_id"],
+        json!(a.panel.id.to_string())
+    );
+    assert_eq!(doc["panel_memberships"][0]["constituency"], json!("family"));
+    assert_eq!(
+        export_ids(&doc, "research_agreements"),
+        vec![a.agreement.id.to_string()]
+    );
+    assert_eq!(
+        export_ids(&doc, "disclosures"),
+        vec![a.disclosure.id.to_string()]
+    );
+    assert!(export_ids(&doc, "role_grants").is_empty());
+    assert!(export_ids(&doc, "consents").is_empty());
+
+    // Another tenant's person is not found, and nothing of B's is in A's export.
+    expect_not_found(store.export_person_data(b.id(), a.lead.id).await);
+    expect_not_found(store.export_person_data(t, Uuid::now_v7()).await);
+    let text = store
+        .export_person_data(t, a.lead.id)
+        .await
+        .unwrap()
+        .to_string();
+    for other in b.target_ids() {
+        assert!(!text.contains(&other), "B's {other} in A's export");
+    }
+}
+
+async fn erasure_anonymises_a_person_keeps_records_and_is_idempotent(store: &dyn MembershipStore) {
+    let a = seed_tenant(store, "alpha").await;
+    let b = seed_tenant(store, "beta").await;
+    let t = a.id();
+    let lead = a.lead.id;
+    let b_before = store.export_person_data(b.id(), b.lead.id).await.unwrap();
+    let teacher_before = store.get_people(t, &[a.new_teacher.id]).await.unwrap();
+
+    // B's admin asking for A's person: not found, nothing erased.
+    expect_not_found(store.erase_person_data(b.id(), ACTOR, lead).await);
+    expect_not_found(store.erase_person_data(t, ACTOR, Uuid::now_v7()).await);
+    assert_eq!(store.get_people(t, &[lead]).await.unwrap()[0], a.lead);
+
+    let mut trail = Trail::new(store, t);
+    trail.seen = all_audit(store, t).await.iter().map(|r| r.id).collect();
+    drain(store, &trail.bus).await;
+
+    let counts = store.erase_person_data(t, ACTOR, lead).await.unwrap();
+    let count = |k: &str| {
+        counts
+            .get(k)
+            .copied()
+            .unwrap_or_else(|| panic!("{k} in {counts:?}"))
+    };
+    assert_eq!(count("person"), 1);
+    assert_eq!(count("role_grants_revoked"), 1);
+    assert_eq!(count("consents_withdrawn"), 1);
+    assert_eq!(count("mentorships_ended"), 1);
+    assert_eq!(count("cluster_leads_cleared"), 1);
+    assert!(count("audit_records_scrubbed") >= 1, "{counts:?}");
+    trail.expect("person.erased", lead, ACTOR, false).await;
+    let erased = all_audit(store, t)
+        .await
+        .into_iter()
+        .find(|r| r.action == "person.erased")
+        .unwrap();
+    let text = serde_json::to_string(&erased).unwrap();
+    assert!(
+        !text.contains("Lena") && !text.contains("lena@"),
+        "no personal data: {text}"
+    );
+
+    // The row anonymised and kept.
+    let person = store.get_people(t, &[lead]).await.unwrap().remove(0);
+    assert_eq!(
+        (person.given_name.as_str(), person.family_name.as_str()),
+        ("Erased", "person")
+    );
+    assert_eq!(person.contact, Contact::default());
+    assert_eq!(
+        (person.external_id.clone(), person.time_zone.clone()),
+        (None, None)
+    );
+    assert!(!person.active);
+    assert_eq!(person.organisation_id, a.lead.organisation_id);
+    let doc = store.export_person_data(t, lead).await.unwrap();
+    assert!(doc["erased_at"].is_string(), "erased_at set: {doc}");
+    // Records kept without identity: grant revoked, consent withdrawn, mentorship ended.
+    assert!(
+        store
+            .get_role_grant(t, a.grant.id)
+            .await
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    assert!(
+        store
+            .get_consent(t, a.consent.id)
+            .await
+            .unwrap()
+            .withdrawn_at
+            .is_some()
+    );
+    let (mentorships, _) = store
+        .list_mentorships(t, Some(lead), Page::first(10))
+        .await
+        .unwrap();
+    assert_eq!(mentorships.len(), 1);
+    assert!(mentorships[0].ended_on.is_some());
+    let cluster = store
+        .get_clusters(t, &[a.cluster.id])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(cluster.lead_person_id, None);
+    // Audit records of the person kept, their snapshots scrubbed.
+    let lead_s = lead.to_string();
+    let of_lead = all_pages(|page| store.list_audit(t, Some(&lead_s), page)).await;
+    assert!(of_lead.iter().any(|r| r.action == "person.created"));
+    for r in &of_lead {
+        if r.action != "person.erased" {
+            assert_eq!((&r.before, &r.after), (&None, &None), "scrubbed: {r:#?}");
+        }
+    }
+    let everything = serde_json::to_string(&all_audit(store, t).await).unwrap();
+    assert!(
+        !everything.contains("lena@alpha"),
+        "the old e-mail is gone from the audit log"
+    );
+
+    // Again: zeros, and no second record.
+    let again = store.erase_person_data(t, ACTOR, lead).await.unwrap();
+    assert!(again.values().all(|&n| n == 0), "{again:?}");
+    assert_eq!(
+        again.keys().collect::<Vec<_>>(),
+        counts.keys().collect::<Vec<_>>()
+    );
+    trail.expect_nothing("a second erasure").await;
+
+    // Nobody else touched: the other person of A, and B.
+    assert_eq!(
+        store.get_people(t, &[a.new_teacher.id]).await.unwrap(),
+        teacher_before
+    );
+    let b_after = store.export_person_data(b.id(), b.lead.id).await.unwrap();
+    assert_eq!(b_after["person"], b_before["person"]);
+    assert_eq!(b_after["role_grants"], b_before["role_grants"]);
+    assert_eq!(b_after["consents"], b_before["consents"]);
+    assert_eq!(b_after["mentorships"], b_before["mentorships"]);
+    assert_eq!(b_after["audit_records"], b_before["audit_records"]);
 }

@@ -766,6 +766,50 @@ impl pb::notifications_service_server::NotificationsService for NotificationsApi
         })
         .await
     }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn export_person_data(
+        &self,
+        req: Request<pb::PersonDataRequest>,
+    ) -> Result<Response<pb::PersonData>, Status> {
+        let p = principal(&req)?;
+        let r = req.into_inner();
+        respond(async {
+            p.require_tenant_admin()?;
+            let person = id("person_id", &r.person_id)?;
+            let doc = self.store().export_person(p.tenant, person).await?;
+            Ok(pb::PersonData {
+                service: "notifications".to_string(),
+                json: serde_json::to_string(&doc).map_err(Error::internal)?,
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn erase_person_data(
+        &self,
+        req: Request<pb::PersonDataRequest>,
+    ) -> Result<Response<pb::ErasureReport>, Status> {
+        let p = principal(&req)?;
+        let r = req.into_inner();
+        respond(async {
+            p.require_tenant_admin()?;
+            let person = id("person_id", &r.person_id)?;
+            let counts = self
+                .store()
+                .erase_person(p.tenant, &p.actor(), person)
+                .await?;
+            Ok(pb::ErasureReport {
+                service: "notifications".to_string(),
+                counts: counts
+                    .into_iter()
+                    .map(|(kind, count)| pb::ErasedCount { kind, count })
+                    .collect(),
+            })
+        })
+        .await
+    }
 }
 
 /// The gRPC `UnsubscribeService` (no bearer token).

@@ -1268,3 +1268,79 @@ async fn every_rpc_and_the_live_stream_keep_to_the_callers_tenant() {
     })
     .await
 }
+
+#[tokio::test]
+async fn only_an_admin_exports_and_erases_a_person_and_only_in_their_tenant() {
+    bounded(async {
+        let app = stack().await;
+        let a = seed(&app.membership, "dsr-a", 2).await;
+        let b = seed(&app.membership, "dsr-b", 1).await;
+        let target = a.teachers[0];
+        ok(app
+            .admin(&a)
+            .notify(notify_req(
+                "dsr-1",
+                &[target, a.teachers[1]],
+                "Private hello",
+            ))
+            .await);
+        let person = pb::PersonDataRequest {
+            person_id: target.to_string(),
+        };
+        let doc = |d: &pb::PersonData| -> serde_json::Value {
+            assert_eq!(d.service, "notifications");
+            serde_json::from_str(&d.json).expect("the export is JSON")
+        };
+        let zeros = |r: &pb::ErasureReport| r.counts.iter().all(|c| c.count == 0);
+
+        // Teachers (even about themselves) and leads are refused.
+        expect_code(
+            app.teacher(&a, 0).export_person_data(person.clone()).await,
+            Code::PermissionDenied,
+        );
+        expect_code(
+            app.teacher(&a, 0).erase_person_data(person.clone()).await,
+            Code::PermissionDenied,
+        );
+        expect_code(
+            app.lead(&a).erase_person_data(person.clone()).await,
+            Code::PermissionDenied,
+        );
+        expect_fields(
+            app.admin(&a)
+                .erase_person_data(pb::PersonDataRequest {
+                    person_id: "nobody".into(),
+                })
+                .await,
+            &["person_id"],
+        );
+
+        // B's admin with A's person: nothing, and nothing erased.
+        let from_b = doc(&ok(app.admin(&b).export_person_data(person.clone()).await));
+        assert_eq!(from_b["inbox"], serde_json::json!([]));
+        assert_eq!(from_b["deliveries"], serde_json::json!([]));
+        let report = ok(app.admin(&b).erase_person_data(person.clone()).await);
+        assert!(zeros(&report), "{report:?}");
+        assert_eq!(app.inbox(a.id, target).await.len(), 1);
+
+        // A's admin: the item, then its erasure (once).
+        let before = doc(&ok(app.admin(&a).export_person_data(person.clone()).await));
+        assert_eq!(before["inbox"].as_array().unwrap().len(), 1);
+        assert!(before.to_string().contains("Private hello"));
+        let report = ok(app.admin(&a).erase_person_data(person.clone()).await);
+        assert_eq!(report.service, "notifications");
+        let inbox_items = report
+            .counts
+            .iter()
+            .find(|c| c.kind == "inbox_items")
+            .unwrap();
+        assert_eq!(inbox_items.count, 1, "{report:?}");
+        let after = doc(&ok(app.admin(&a).export_person_data(person.clone()).await));
+        assert!(!after.to_string().contains("Private hello"));
+        let again = ok(app.admin(&a).erase_person_data(person.clone()).await);
+        assert!(zeros(&again), "{again:?}");
+        // The other teacher keeps theirs.
+        assert_eq!(app.inbox(a.id, a.teachers[1]).await.len(), 1);
+    })
+    .await
+}

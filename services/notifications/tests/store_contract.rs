@@ -71,6 +71,7 @@ contract!(
     reminders_are_handed_out_once_and_follow_their_event,
     every_mutation_writes_its_audit_record_and_outbox_event,
     tenants_never_see_or_touch_each_others_rows,
+    a_persons_data_exports_whole_and_erases_once_keeping_the_delivery_log,
 );
 
 fn minutes(n: i64) -> chrono::Duration {
@@ -2119,4 +2120,204 @@ mod postgres_claims {
         })
         .await;
     }
+}
+
+// ---------------------------------------------------------------- data-subject requests
+
+fn erased(counts: &[(String, u64)]) -> u64 {
+    counts.iter().map(|(_, n)| n).sum()
+}
+
+fn plus_audit(
+    mut counts: std::collections::BTreeMap<&'static str, i64>,
+) -> std::collections::BTreeMap<&'static str, i64> {
+    *counts.get_mut("audit_log").unwrap() += 1;
+    *counts.get_mut("outbox").unwrap() += 1;
+    counts
+}
+
+async fn a_persons_data_exports_whole_and_erases_once_keeping_the_delivery_log(s: &dyn Inspect) {
+    let a = seed_tenant(s, "alpha").await;
+    let b = seed_tenant(s, "beta").await;
+    let (ta, tb) = (a.tenant, b.tenant);
+    let member = a.member;
+    let other = person();
+    enqueue_for(s, ta, &[other], "other's meeting", a.due).await;
+    // The member: the seeded notification (in-app queued, e-mail sent), a
+    // held digest e-mail and a bounced e-mail whose error names the address.
+    let stored = s
+        .enqueue(
+            ta,
+            None,
+            vec![
+                with_deliveries(
+                    member,
+                    "digest item",
+                    vec![delivery(Channel::Email, DeliveryStatus::Held, a.due)],
+                ),
+                with_deliveries(
+                    member,
+                    "bounced",
+                    vec![delivery(Channel::Email, DeliveryStatus::Queued, a.due)],
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    let email = a
+        .deliveries
+        .iter()
+        .find(|d| d.channel == Channel::Email)
+        .unwrap();
+    s.record_outcome(ta, email.id, Outcome::Sent).await.unwrap();
+    let bounced = deliveries(s, ta, by_notification(stored[1].id))
+        .await
+        .remove(0);
+    s.record_outcome(
+        ta,
+        bounced.id,
+        Outcome::Failed {
+            error: "550 5.1.1 <teacher@example.org>: no such user".into(),
+        },
+    )
+    .await
+    .unwrap();
+
+    // Export: everything of theirs.
+    let doc = s.export_person(ta, member).await.unwrap();
+    assert_eq!(doc["person_id"], json!(member));
+    let inbox_doc = doc["inbox"].as_array().unwrap();
+    assert_eq!(inbox_doc.len(), 3, "{doc}");
+    assert!(inbox_doc.iter().all(|n| n["person_id"] == json!(member)));
+    assert!(
+        DateTime::parse_from_rfc3339(inbox_doc[0]["created_at"].as_str().unwrap()).is_ok(),
+        "instants are RFC 3339"
+    );
+    let log = doc["deliveries"].as_array().unwrap();
+    assert_eq!(log.len(), 4, "{doc}");
+    assert_eq!(
+        log.iter()
+            .filter(|d| d["address"] == "teacher@example.org")
+            .count(),
+        3
+    );
+    assert_eq!(doc["pending_deliveries"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["preferences"]["person_id"], json!(member));
+    assert_eq!(doc["list_subscriptions"][0]["category"], "newsletters");
+    assert!(!doc.to_string().contains("other's meeting"));
+    // Another tenant's person is nothing.
+    let none = s.export_person(tb, member).await.unwrap();
+    for list in [
+        "inbox",
+        "deliveries",
+        "pending_deliveries",
+        "list_subscriptions",
+    ] {
+        assert_eq!(none[list], json!([]), "{list}");
+    }
+    assert_eq!(none["preferences"], json!(null));
+
+    // Erasing A's person in B changes nothing of B's but records the request.
+    let b_counts = s.counts(tb).await;
+    let report = s.erase_person(tb, ACTOR, member).await.unwrap();
+    assert_eq!(erased(&report), 0, "{report:?}");
+    let b_counts = plus_audit(b_counts);
+    assert_eq!(s.counts(tb).await, b_counts);
+    assert_eq!(inbox(s, tb, b.member, true).await.len(), 1);
+
+    // Erasure in A.
+    let a_counts = s.counts(ta).await;
+    let other_inbox = inbox(s, ta, other, true).await;
+    let other_log = deliveries(
+        s,
+        ta,
+        DeliveryFilter {
+            person_id: Some(other),
+            ..DeliveryFilter::default()
+        },
+    )
+    .await;
+    let report = s.erase_person(ta, ACTOR, member).await.unwrap();
+    assert_eq!(
+        report,
+        vec![
+            ("inbox_items".to_string(), 3),
+            ("pending_deliveries_cancelled".to_string(), 2),
+            ("delivery_addresses".to_string(), 3),
+            ("preferences".to_string(), 1),
+            ("list_subscriptions".to_string(), 1),
+        ]
+    );
+    let mut expected = plus_audit(a_counts);
+    *expected.get_mut("preferences").unwrap() -= 1;
+    *expected.get_mut("unsubscribe_tokens").unwrap() -= 1;
+    assert_eq!(
+        s.counts(ta).await,
+        expected,
+        "the inbox and log rows are kept"
+    );
+    // Their inbox is empty of content and archived.
+    let items = inbox(s, ta, member, true).await;
+    assert_eq!(items.len(), 3);
+    assert!(items.iter().all(|n| n.title.is_empty()
+        && n.body.is_empty()
+        && n.link.is_empty()
+        && n.email.is_none()
+        && n.archived_at.is_some()));
+    assert_eq!(inbox(s, ta, member, false).await, vec![]);
+    // The log: kept, addresses erased, nothing pending.
+    let log = deliveries(
+        s,
+        ta,
+        DeliveryFilter {
+            person_id: Some(member),
+            ..DeliveryFilter::default()
+        },
+    )
+    .await;
+    assert_eq!(log.len(), 4);
+    assert!(
+        log.iter()
+            .all(|d| d.channel == Channel::InApp || d.address.as_deref() == Some("erased"))
+    );
+    assert!(
+        log.iter()
+            .all(|d| !matches!(d.status, DeliveryStatus::Queued | DeliveryStatus::Held))
+    );
+    assert_eq!(
+        delivery_of(s, ta, email.id).await.status,
+        DeliveryStatus::Sent
+    );
+    assert!(!format!("{log:?}").contains("teacher@example.org"));
+    assert_eq!(s.preferences(ta, &[member]).await.unwrap(), vec![]);
+    // The other person of A is untouched.
+    assert_eq!(inbox(s, ta, other, true).await, other_inbox);
+    assert_eq!(
+        deliveries(
+            s,
+            ta,
+            DeliveryFilter {
+                person_id: Some(other),
+                ..DeliveryFilter::default()
+            },
+        )
+        .await,
+        other_log
+    );
+    // The audit record of the erasure itself.
+    let last = s.audit(ta).await.pop().unwrap();
+    assert_eq!(
+        last,
+        Audited {
+            action: "person.erased".into(),
+            target_id: member.to_string(),
+            actor: ACTOR.into(),
+        }
+    );
+
+    // Idempotent.
+    let again = s.erase_person(ta, ACTOR, member).await.unwrap();
+    assert_eq!(erased(&again), 0, "{again:?}");
+    assert_eq!(s.counts(ta).await, plus_audit(expected));
+    assert_eq!(s.counts(tb).await, b_counts);
 }

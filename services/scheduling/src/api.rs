@@ -21,6 +21,7 @@ mod convert;
 mod edit;
 mod export;
 pub mod feed;
+mod subject_requests;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -737,6 +738,26 @@ impl SchedulingApi {
 
 #[tonic::async_trait]
 impl pb::scheduling_service_server::SchedulingService for SchedulingApi {
+    // ---------------------------------------------------------------- data-subject requests
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn export_person_data(
+        &self,
+        req: Request<pb::PersonDataRequest>,
+    ) -> Result<Response<pb::PersonData>, Status> {
+        let p = principal(&req)?;
+        respond(self.export_person_data_in(&p, req.into_inner())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn erase_person_data(
+        &self,
+        req: Request<pb::PersonDataRequest>,
+    ) -> Result<Response<pb::ErasureReport>, Status> {
+        let p = principal(&req)?;
+        respond(self.erase_person_data_in(&p, req.into_inner())).await
+    }
+
     // ---------------------------------------------------------------- venues
 
     #[tracing::instrument(skip_all, fields(tenant))]

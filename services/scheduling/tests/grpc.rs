@@ -2449,3 +2449,113 @@ async fn every_rpc_keeps_to_the_callers_tenant() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn person_data_requests_are_admin_only_and_keep_to_the_callers_tenant() {
+    bounded(async {
+        let app = spawn_app().await;
+        let a = seed(&app.membership, "alpha").await;
+        let b = seed(&app.membership, "beta").await;
+        let mut lead = app.lead(&a);
+        let training = event(
+            &mut lead,
+            soon(pb::EventKind::ScoringTraining, a.cluster, 30),
+        )
+        .await;
+        ok(app
+            .teacher(&a, 0)
+            .check_in(pb::CheckInRequest {
+                event_id: training.id.clone(),
+                code: training.check_in_code.clone(),
+            })
+            .await);
+        let claim = ok(app
+            .teacher(&a, 0)
+            .submit_claim(pb::SubmitClaimRequest {
+                event_id: training.id.clone(),
+                travel_amount: 1250,
+                subsistence_amount: 705,
+                currency: "gbp".into(),
+                description: "Train from my home town".into(),
+            })
+            .await);
+        let req = |p: Uuid| pb::PersonDataRequest {
+            person_id: p.to_string(),
+        };
+        let person = a.teachers[0];
+
+        // Teachers (even about themselves) and leads are refused.
+        let mut teacher = app.teacher(&a, 0);
+        expect_code(
+            teacher.export_person_data(req(person)).await,
+            Code::PermissionDenied,
+        );
+        expect_code(
+            teacher.erase_person_data(req(person)).await,
+            Code::PermissionDenied,
+        );
+        expect_code(
+            lead.erase_person_data(req(person)).await,
+            Code::PermissionDenied,
+        );
+        expect_fields(
+            app.admin(&a)
+                .export_person_data(pb::PersonDataRequest {
+                    person_id: "x".into(),
+                })
+                .await,
+            &["person_id"],
+        );
+
+        // B's admin asking for A's person gets nothing and erases nothing.
+        let mut admin_b = app.admin(&b);
+        let nothing = ok(admin_b.export_person_data(req(person)).await);
+        let doc: serde_json::Value = serde_json::from_str(&nothing.json).unwrap();
+        assert_eq!(doc["attendance"], serde_json::json!([]));
+        assert_eq!(doc["expense_claims"], serde_json::json!([]));
+        let report = ok(admin_b.erase_person_data(req(person)).await);
+        assert!(report.counts.iter().all(|c| c.count == 0), "{report:?}");
+        let kept = app.store.get_claim(a.id, id(&claim.id)).await.unwrap();
+        assert_eq!(kept.description, "Train from my home town");
+
+        // A's admin exports and erases.
+        let mut admin = app.admin(&a);
+        let export = ok(admin.export_person_data(req(person)).await);
+        assert_eq!(export.service, "scheduling");
+        let doc: serde_json::Value = serde_json::from_str(&export.json).unwrap();
+        assert_eq!(
+            doc["attendance"][0]["event_id"],
+            serde_json::json!(training.id)
+        );
+        assert_eq!(
+            doc["expense_claims"][0]["description"],
+            serde_json::json!("Train from my home town")
+        );
+        let report = ok(admin.erase_person_data(req(person)).await);
+        assert_eq!(report.service, "scheduling");
+        let blanked = report
+            .counts
+            .iter()
+            .find(|c| c.kind == "expense_claims_blanked")
+            .expect("claims counted");
+        assert_eq!(blanked.count, 1);
+        assert_eq!(
+            app.store
+                .get_claim(a.id, id(&claim.id))
+                .await
+                .unwrap()
+                .description,
+            ""
+        );
+        let after = ok(admin.export_person_data(req(person)).await);
+        let doc: serde_json::Value = serde_json::from_str(&after.json).unwrap();
+        assert_eq!(
+            doc["attendance"][0]["event_id"],
+            serde_json::json!(training.id),
+            "kept"
+        );
+        let again = ok(admin.erase_person_data(req(person)).await);
+        assert!(again.counts.iter().all(|c| c.count == 0), "{again:?}");
+    })
+    .await;
+}

@@ -67,6 +67,8 @@ contract!(
     rule_settings_materials_and_calendar_feeds,
     every_mutation_writes_its_audit_record_and_outbox_event,
     tenants_never_see_or_touch_each_others_rows,
+    a_persons_data_is_exported_whole_and_only_in_their_tenant,
+    erasure_blanks_free_text_keeps_attendance_and_is_idempotent,
 );
 
 fn filter() -> EventFilter {
@@ -2524,4 +2526,245 @@ async fn tenants_never_see_or_touch_each_others_rows(s: &dyn Inspect) {
             .len(),
         2
     );
+}
+
+// ------------------------------------------------------------------ data-subject requests
+
+/// The ids (or `key`) of one array of an export document.
+fn export_values(doc: &serde_json::Value, array: &str, key: &str) -> Vec<String> {
+    doc[array]
+        .as_array()
+        .unwrap_or_else(|| panic!("{array} is an array in {doc}"))
+        .iter()
+        .map(|r| r[key].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn a_persons_data_is_exported_whole_and_only_in_their_tenant(s: &dyn Inspect) {
+    let a = seed_tenant(s, "alpha").await;
+    let b = seed_tenant(s, "beta").await;
+    let t = a.tenant;
+    let upload = s
+        .add_material(
+            t,
+            &a.member.to_string(),
+            material(a.upcoming.id, "My slides"),
+        )
+        .await
+        .unwrap();
+
+    let doc = s.export_person_data(t, a.member).await.unwrap();
+    assert_eq!(doc["service"], serde_json::json!("scheduling"));
+    assert_eq!(doc["person_id"], serde_json::json!(a.member.to_string()));
+    DateTime::parse_from_rfc3339(doc["exported_at"].as_str().unwrap()).expect("RFC 3339");
+    let mut events = export_values(&doc, "events", "id");
+    events.sort();
+    let mut expected = vec![a.upcoming.id.to_string(), a.past.id.to_string()];
+    expected.sort();
+    assert_eq!(events, expected);
+    assert_eq!(
+        export_values(&doc, "rsvps", "event_id"),
+        vec![a.upcoming.id.to_string()]
+    );
+    assert_eq!(doc["rsvps"][0]["status"], serde_json::json!("accepted"));
+    assert_eq!(
+        export_values(&doc, "attendance", "event_id"),
+        vec![a.past.id.to_string()]
+    );
+    DateTime::parse_from_rfc3339(doc["attendance"][0]["recorded_at"].as_str().unwrap())
+        .expect("RFC 3339");
+    assert_eq!(
+        export_values(&doc, "expense_claims", "id"),
+        vec![a.claim.id.to_string()]
+    );
+    assert_eq!(
+        doc["expense_claims"][0]["description"],
+        serde_json::json!("Train to the meeting and lunch")
+    );
+    assert_eq!(
+        export_values(&doc, "feedback", "event_id"),
+        vec![a.past.id.to_string()]
+    );
+    assert!(
+        doc["feedback"][0]
+            .to_string()
+            .contains("More anchor papers")
+    );
+    assert_eq!(
+        export_values(&doc, "calendar_feeds", "id"),
+        vec![a.feed.id.to_string()]
+    );
+    assert!(
+        !doc.to_string().contains("hash-of-alpha"),
+        "no secret hash: {doc}"
+    );
+    assert!(doc["calendar_feeds"][0].get("secret_hash").is_none());
+    assert_eq!(
+        export_values(&doc, "materials_uploaded", "id"),
+        vec![upload.id.to_string()]
+    );
+    let audit = doc["audit_records"].as_array().unwrap();
+    assert!(
+        audit.iter().any(
+            |r| r["action"] == serde_json::json!("expense_claim.submitted")
+                || r["actor"] == serde_json::json!(a.member.to_string())
+        ),
+        "what they did is in the audit records: {audit:#?}"
+    );
+
+    // The guest only has an invitation.
+    let guest = s.export_person_data(t, a.guest).await.unwrap();
+    assert_eq!(
+        export_values(&guest, "rsvps", "event_id"),
+        vec![a.upcoming.id.to_string()]
+    );
+    assert!(export_values(&guest, "attendance", "event_id").is_empty());
+    assert!(export_values(&guest, "expense_claims", "id").is_empty());
+
+    // Another tenant's person: nothing at all.
+    let none = s.export_person_data(b.tenant, a.member).await.unwrap();
+    for array in [
+        "events",
+        "rsvps",
+        "attendance",
+        "expense_claims",
+        "feedback",
+        "calendar_feeds",
+        "materials_uploaded",
+        "audit_records",
+    ] {
+        assert_eq!(
+            none[array],
+            serde_json::json!([]),
+            "{array} of another tenant's person"
+        );
+    }
+    let text = doc.to_string();
+    for other in [b.member, b.upcoming.id, b.past.id, b.claim.id, b.feed.id] {
+        assert!(
+            !text.contains(&other.to_string()),
+            "B's {other} in A's export"
+        );
+    }
+}
+
+async fn erasure_blanks_free_text_keeps_attendance_and_is_idempotent(s: &dyn Inspect) {
+    let a = seed_tenant(s, "alpha").await;
+    let b = seed_tenant(s, "beta").await;
+    let t = a.tenant;
+    let b_counts = s.counts(b.tenant).await;
+    let b_export = s.export_person_data(b.tenant, b.member).await.unwrap();
+    let guest_before = s.export_person_data(t, a.guest).await.unwrap();
+    let bus = MemoryBus::new();
+    drain(s, &bus).await;
+
+    // B erasing A's person: nothing of A's touched.
+    let nothing = s
+        .erase_person_data(b.tenant, ACTOR, a.member)
+        .await
+        .unwrap();
+    assert!(nothing.values().all(|&n| n == 0), "{nothing:?}");
+    assert!(
+        !s.audit(b.tenant)
+            .await
+            .iter()
+            .any(|r| r.action == "person.erased")
+    );
+    assert_eq!(drain(s, &bus).await, 0);
+
+    let counts_before = s.counts(t).await;
+    let counts = s.erase_person_data(t, ACTOR, a.member).await.unwrap();
+    let count = |k: &str| {
+        counts
+            .get(k)
+            .copied()
+            .unwrap_or_else(|| panic!("{k} in {counts:?}"))
+    };
+    assert_eq!(count("expense_claims_blanked"), 1);
+    assert_eq!(count("feedback_blanked"), 1);
+    assert_eq!(count("calendar_feeds_deleted"), 1);
+    let audit = s.audit(t).await;
+    let erased: Vec<_> = audit
+        .iter()
+        .filter(|r| r.action == "person.erased")
+        .collect();
+    assert_eq!(erased.len(), 1, "{audit:#?}");
+    assert_eq!(
+        (erased[0].target_id.as_str(), erased[0].actor.as_str()),
+        (a.member.to_string().as_str(), ACTOR)
+    );
+    assert_eq!(drain(s, &bus).await, 1, "one outbox event");
+
+    // Kept: attendance, RSVPs, the claim (amounts, status), ratings.
+    let claim = s.get_claim(t, a.claim.id).await.unwrap();
+    assert_eq!(claim.description, "");
+    assert_eq!(
+        (claim.travel_amount, claim.status),
+        (a.claim.travel_amount, a.claim.status)
+    );
+    let answers = s.feedback_answers(t, a.past.id).await.unwrap();
+    assert_eq!(answers.len(), 1);
+    assert!(answers[0].iter().all(|x| x.text.is_none()), "{answers:?}");
+    assert_eq!(answers[0][0].rating, Some(4));
+    assert_eq!(s.get_feed(t, a.feed.id).await.unwrap(), None);
+    let doc = s.export_person_data(t, a.member).await.unwrap();
+    assert_eq!(
+        export_values(&doc, "rsvps", "event_id"),
+        vec![a.upcoming.id.to_string()]
+    );
+    assert_eq!(
+        export_values(&doc, "attendance", "event_id"),
+        vec![a.past.id.to_string()]
+    );
+    assert!(!doc["feedback"].to_string().contains("More anchor papers"));
+    let counts_after = s.counts(t).await;
+    for table in [
+        "rsvps",
+        "attendance",
+        "expense_claims",
+        "feedback",
+        "materials",
+    ] {
+        assert_eq!(
+            counts_after[table], counts_before[table],
+            "{table} rows kept"
+        );
+    }
+    assert_eq!(
+        counts_after["calendar_feeds"],
+        counts_before["calendar_feeds"] - 1
+    );
+
+    // Again: zeros, no second record or event.
+    let again = s.erase_person_data(t, ACTOR, a.member).await.unwrap();
+    assert!(again.values().all(|&n| n == 0), "{again:?}");
+    assert_eq!(
+        again.keys().collect::<Vec<_>>(),
+        counts.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        s.audit(t)
+            .await
+            .iter()
+            .filter(|r| r.action == "person.erased")
+            .count(),
+        1
+    );
+    assert_eq!(drain(s, &bus).await, 0);
+
+    // Nobody else touched: the guest, and tenant B.
+    let guest_after = s.export_person_data(t, a.guest).await.unwrap();
+    assert_eq!(guest_after["rsvps"], guest_before["rsvps"]);
+    assert_eq!(guest_after["audit_records"], guest_before["audit_records"]);
+    assert_eq!(s.counts(b.tenant).await, b_counts);
+    let b_after = s.export_person_data(b.tenant, b.member).await.unwrap();
+    for array in [
+        "rsvps",
+        "attendance",
+        "expense_claims",
+        "feedback",
+        "calendar_feeds",
+    ] {
+        assert_eq!(b_after[array], b_export[array], "B's {array}");
+    }
 }

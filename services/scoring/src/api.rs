@@ -80,6 +80,9 @@ fn me(p: &Principal, what: &str) -> Result<Uuid> {
         .ok_or_else(|| Error::forbidden(format!("only a person may {what}")))
 }
 
+/// The service name in data-subject answers.
+const SERVICE: &str = "scoring";
+
 fn may_run(p: &Principal, s: &Session) -> bool {
     p.leads_cluster(s.cluster_id)
 }
@@ -1443,6 +1446,48 @@ impl pb::scoring_service_server::ScoringService for ScoringApi {
                 )
                 .await?;
             Ok(extract)
+        })
+        .await
+    }
+
+    async fn export_person_data(
+        &self,
+        req: Request<pb::PersonDataRequest>,
+    ) -> Result<Response<pb::PersonData>, Status> {
+        let p = principal(&req)?;
+        let r = req.into_inner();
+        respond(async {
+            p.require_tenant_admin()?;
+            let person = id("person_id", &r.person_id)?;
+            let doc = self.store.export_person(p.tenant, person).await?;
+            Ok(pb::PersonData {
+                service: SERVICE.to_string(),
+                json: serde_json::to_string(&doc).map_err(Error::internal)?,
+            })
+        })
+        .await
+    }
+
+    async fn erase_person_data(
+        &self,
+        req: Request<pb::PersonDataRequest>,
+    ) -> Result<Response<pb::ErasureReport>, Status> {
+        let p = principal(&req)?;
+        let r = req.into_inner();
+        respond(async {
+            p.require_tenant_admin()?;
+            let person = id("person_id", &r.person_id)?;
+            let counts = self
+                .store
+                .erase_person(p.tenant, &p.actor(), person)
+                .await?;
+            Ok(pb::ErasureReport {
+                service: SERVICE.to_string(),
+                counts: counts
+                    .into_iter()
+                    .map(|(kind, count)| pb::ErasedCount { kind, count })
+                    .collect(),
+            })
         })
         .await
     }

@@ -1625,3 +1625,98 @@ async fn another_tenant_sees_and_changes_nothing() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_an_admin_exports_and_erases_a_person_and_only_in_their_tenant() {
+    bounded(async {
+        let app = spawn_app().await;
+        let a = world(&app, "zeta").await;
+        let b = world(&app, "eta").await;
+        let (_rubric, session, _portfolios) = scored_setup(&app, &a, 2, 1.0).await;
+        ok(app
+            .lead(&a)
+            .assign_session(pb::AssignSessionRequest {
+                session_id: session.clone(),
+                scorer_ids: a.scorers[..2].iter().map(Uuid::to_string).collect(),
+            })
+            .await);
+        let read = my_pending(&app, &a, 0, &session).await.remove(0);
+        let mut req = score(3);
+        req.assignment_id = read.id.clone();
+        ok(app.scorer(&a, 0).submit_score(req).await);
+        ok(app
+            .scorer(&a, 0)
+            .correct_score(pb::CorrectScoreRequest {
+                assignment_id: read.id.clone(),
+                score: Some(2),
+                dimensions: vec![pb::DimensionScore {
+                    key: "conventions".into(),
+                    score: 2,
+                }],
+                condition_code: None,
+                reason: "Sam's private second thoughts".into(),
+            })
+            .await);
+        let person = pb::PersonDataRequest {
+            person_id: a.scorers[0].to_string(),
+        };
+        let doc = |d: &pb::PersonData| -> serde_json::Value {
+            assert_eq!(d.service, "scoring");
+            serde_json::from_str(&d.json).expect("the export is JSON")
+        };
+        let zeros = |r: &pb::ErasureReport| r.counts.iter().all(|c| c.count == 0);
+
+        // A teacher (even about themselves) is refused; so is a lead.
+        code(
+            app.scorer(&a, 0).export_person_data(person.clone()).await,
+            Code::PermissionDenied,
+        );
+        code(
+            app.scorer(&a, 0).erase_person_data(person.clone()).await,
+            Code::PermissionDenied,
+        );
+        code(
+            app.lead(&a).erase_person_data(person.clone()).await,
+            Code::PermissionDenied,
+        );
+        code(
+            app.admin(&a)
+                .export_person_data(pb::PersonDataRequest {
+                    person_id: "nope".into(),
+                })
+                .await,
+            Code::InvalidArgument,
+        );
+
+        // B's admin with A's person: nothing, and nothing erased.
+        let from_b = doc(&ok(app.admin(&b).export_person_data(person.clone()).await));
+        assert_eq!(from_b["scores"], serde_json::json!([]));
+        assert_eq!(from_b["assignments"], serde_json::json!([]));
+        let report = ok(app.admin(&b).erase_person_data(person.clone()).await);
+        assert!(zeros(&report), "{report:?}");
+
+        // A's admin: everything of theirs, with the reason…
+        let before = doc(&ok(app.admin(&a).export_person_data(person.clone()).await));
+        assert_eq!(before["scores"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            before["qualification_attempts"].as_array().unwrap().len(),
+            1
+        );
+        assert!(before.to_string().contains("private second thoughts"));
+        // …erased once: the reason blanked, the scores kept.
+        let report = ok(app.admin(&a).erase_person_data(person.clone()).await);
+        assert_eq!(report.service, "scoring");
+        let blanked = report
+            .counts
+            .iter()
+            .find(|c| c.kind == "score_reasons_blanked")
+            .unwrap();
+        assert_eq!(blanked.count, 1, "{report:?}");
+        let after = doc(&ok(app.admin(&a).export_person_data(person.clone()).await));
+        assert_eq!(after["scores"].as_array().unwrap().len(), 2);
+        assert!(!after.to_string().contains("private second thoughts"));
+        let again = ok(app.admin(&a).erase_person_data(person.clone()).await);
+        assert!(zeros(&again), "{again:?}");
+    })
+    .await;
+}

@@ -67,6 +67,7 @@ contract!(
     every_mutation_writes_its_audit_record_and_outbox_event,
     agreement_statistics_and_exports_count_current_pairs,
     tenants_never_see_or_touch_each_others_rows,
+    a_persons_data_exports_whole_and_erases_once_keeping_their_scores,
 );
 
 // ------------------------------------------------------------------ helpers
@@ -2834,4 +2835,176 @@ async fn tenants_never_see_or_touch_each_others_rows(s: &dyn Inspect) {
         s.get_rubrics(ta, &[a.rubric.id]).await.unwrap(),
         vec![a.rubric.clone()]
     );
+}
+
+// ---------------------------------------------------------------- data-subject requests
+
+fn erased(counts: &[(String, u64)]) -> u64 {
+    counts.iter().map(|(_, n)| n).sum()
+}
+
+async fn a_persons_data_exports_whole_and_erases_once_keeping_their_scores(s: &dyn Inspect) {
+    let a = seed_tenant(s, "alpha").await;
+    let b = seed_tenant(s, "beta").await;
+    let (ta, tb) = (a.tenant, b.tenant);
+    // The first reader corrects a read with a reason, once under a labelled
+    // actor; the second reader corrects theirs too (not to be touched).
+    s.submit(
+        ta,
+        &format!("{} (Ana Example)", a.first),
+        correction(
+            &a.reads[2],
+            points(3),
+            "Ana misread the rubric",
+            at(20, 12, 0),
+        ),
+    )
+    .await
+    .expect("the correction is taken");
+    correct(s, ta, &a.reads[1], points(4), "second reader's reason").await;
+    correct(s, tb, &b.reads[2], points(3), "beta's own reason").await;
+
+    // Export: everything of the person, nothing of anyone else.
+    let doc = s.export_person(ta, a.first).await.unwrap();
+    assert_eq!(doc["person_id"], json!(a.first));
+    let assignment_ids: BTreeSet<String> = doc["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        assignment_ids,
+        BTreeSet::from([a.reads[0].id.to_string(), a.reads[2].id.to_string()])
+    );
+    let scores = doc["scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 3, "every version they gave: {doc}");
+    assert!(scores.iter().all(|x| x["scorer_id"] == json!(a.first)));
+    assert!(
+        scores
+            .iter()
+            .any(|x| x["reason"] == "Ana misread the rubric" && x["version"] == 2)
+    );
+    let submitted_at = scores[0]["submitted_at"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(submitted_at).is_ok(),
+        "instants are RFC 3339: {submitted_at}"
+    );
+    let attempts = doc["qualification_attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0]["id"], json!(a.attempt.id));
+    assert_eq!(doc["sessions_led"], json!([]));
+    let led = s.export_person(ta, a.lead).await.unwrap();
+    assert_eq!(led["sessions_led"][0]["id"], json!(a.session.id));
+    assert_eq!(led["scores"], json!([]));
+    // Another tenant's person is nothing.
+    let none = s.export_person(tb, a.first).await.unwrap();
+    for list in [
+        "assignments",
+        "scores",
+        "qualification_attempts",
+        "sessions_led",
+    ] {
+        assert_eq!(none[list], json!([]), "{list} of another tenant's person");
+    }
+
+    // Erasing A's person in tenant B touches nothing.
+    let b_counts = s.counts(tb).await;
+    let b_reason = s
+        .history(tb, b.session.id, b.reads[2].portfolio_id)
+        .await
+        .unwrap();
+    let counts = s.erase_person(tb, ACTOR, a.first).await.unwrap();
+    assert_eq!(erased(&counts), 0, "{counts:?}");
+    assert_eq!(
+        s.history(tb, b.session.id, b.reads[2].portfolio_id)
+            .await
+            .unwrap(),
+        b_reason
+    );
+    // The request itself is still on B's record (it names no one of B's).
+    let mut b_expected = b_counts.clone();
+    *b_expected.get_mut("audit_log").unwrap() += 1;
+    *b_expected.get_mut("outbox").unwrap() += 1;
+    assert_eq!(s.counts(tb).await, b_expected);
+    let b_counts = b_expected;
+
+    // Erasure in A: reasons blanked, submitted_by the id only, rows kept.
+    let a_counts = s.counts(ta).await;
+    let before: Vec<Score> = s
+        .history(ta, a.session.id, a.reads[0].portfolio_id)
+        .await
+        .unwrap()
+        .0;
+    let counts = s.erase_person(ta, ACTOR, a.first).await.unwrap();
+    assert_eq!(
+        counts,
+        vec![
+            ("score_reasons_blanked".to_string(), 1),
+            ("score_submitters_pseudonymised".to_string(), 1),
+        ]
+    );
+    let after = s.export_person(ta, a.first).await.unwrap();
+    let scores = after["scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 3, "their scores are kept");
+    assert!(scores.iter().all(|x| x["reason"] == ""));
+    assert!(
+        scores
+            .iter()
+            .all(|x| x["submitted_by"] == json!(a.first.to_string()))
+    );
+    assert_eq!(after["assignments"], doc["assignments"]);
+    assert_eq!(
+        after["qualification_attempts"],
+        doc["qualification_attempts"]
+    );
+    // The other reader's correction of the same folder keeps its reason.
+    let (history, result) = s
+        .history(ta, a.session.id, a.reads[0].portfolio_id)
+        .await
+        .unwrap();
+    let theirs: Vec<&Score> = history.iter().filter(|x| x.scorer_id == a.second).collect();
+    assert_eq!(
+        theirs,
+        before
+            .iter()
+            .filter(|x| x.scorer_id == a.second)
+            .collect::<Vec<_>>()
+    );
+    assert!(theirs.iter().any(|x| x.reason == "second reader's reason"));
+    assert!(result.is_some(), "the result stands");
+
+    // The audit record and event: the erasure itself, no personal data.
+    let mut expected = a_counts.clone();
+    *expected.get_mut("audit_log").unwrap() += 1;
+    *expected.get_mut("outbox").unwrap() += 1;
+    assert_eq!(
+        s.counts(ta).await,
+        expected,
+        "nothing deleted, one audit row and event"
+    );
+    let audit = s.audit(ta).await;
+    let last = audit.last().unwrap();
+    assert_eq!(
+        (
+            last.action.as_str(),
+            last.target_kind.as_str(),
+            last.target_id.clone(),
+            last.actor.as_str()
+        ),
+        ("person.erased", "person", a.first.to_string(), ACTOR)
+    );
+    assert!(!format!("{:?}", last.after).contains("Ana"));
+    let outbox = s.outbox(ta).await;
+    let event = outbox.last().unwrap();
+    assert_eq!(event.event_type, "scoring.person.erased");
+    assert_eq!(event.payload["person_id"], json!(a.first));
+    assert!(!event.payload.to_string().contains("Ana"));
+
+    // Idempotent: a second erasure changes nothing and says so.
+    let again = s.erase_person(ta, ACTOR, a.first).await.unwrap();
+    assert_eq!(erased(&again), 0, "{again:?}");
+    assert_eq!(s.export_person(ta, a.first).await.unwrap(), after);
+    // Tenant B as it was.
+    assert_eq!(s.counts(tb).await, b_counts);
 }

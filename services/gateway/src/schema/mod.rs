@@ -16,6 +16,7 @@ pub(crate) mod convert;
 pub mod membership;
 pub mod notifications;
 pub(crate) mod paging;
+pub mod privacy;
 pub mod roster_import;
 pub mod scheduling;
 pub mod scoring;
@@ -33,6 +34,7 @@ pub struct Query(
     scheduling::SchedulingQuery,
     notifications::NotificationsQuery,
     scoring::ScoringQuery,
+    privacy::PrivacyQuery,
 );
 
 /// Every mutation of every service.
@@ -43,6 +45,7 @@ pub struct Mutation(
     scheduling::SchedulingMutation,
     notifications::NotificationsMutation,
     scoring::ScoringMutation,
+    privacy::PrivacyMutation,
 );
 
 /// Every subscription of every service (served over graphql-ws only).
@@ -154,6 +157,7 @@ pub fn caller_data(
         &principal,
         cache,
     )?);
+    data.insert(privacy::Privacy::for_caller(upstreams, &principal)?);
     data.insert(principal);
     Ok(())
 }

@@ -146,6 +146,20 @@ type ItemStream = Pin<Box<dyn Stream<Item = Result<pb::InboxItem, Status>> + Sen
 
 #[tonic::async_trait]
 impl NotificationsService for FakeNotifications {
+    async fn export_person_data(
+        &self,
+        _: Request<pb::PersonDataRequest>,
+    ) -> Answer<pb::PersonData> {
+        Err(Status::unimplemented("export_person_data"))
+    }
+
+    async fn erase_person_data(
+        &self,
+        _: Request<pb::PersonDataRequest>,
+    ) -> Answer<pb::ErasureReport> {
+        Err(Status::unimplemented("erase_person_data"))
+    }
+
     type WatchInboxStream = ItemStream;
 
     async fn watch_inbox(

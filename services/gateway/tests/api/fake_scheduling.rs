@@ -67,6 +67,20 @@ impl FakeScheduling {
 
 #[tonic::async_trait]
 impl SchedulingService for FakeScheduling {
+    async fn export_person_data(
+        &self,
+        _: Request<pb::PersonDataRequest>,
+    ) -> Answer<pb::PersonData> {
+        Err(Status::unimplemented("export_person_data"))
+    }
+
+    async fn erase_person_data(
+        &self,
+        _: Request<pb::PersonDataRequest>,
+    ) -> Answer<pb::ErasureReport> {
+        Err(Status::unimplemented("erase_person_data"))
+    }
+
     async fn list_venues(&self, request: Request<pb::ListVenuesRequest>) -> Answer<pb::VenuePage> {
         let token = request
             .get_ref()

@@ -209,6 +209,20 @@ impl Records {
 
 #[tonic::async_trait]
 impl ScoringService for FakeScoring {
+    async fn export_person_data(
+        &self,
+        _: Request<pb::PersonDataRequest>,
+    ) -> Answer<pb::PersonData> {
+        Err(Status::unimplemented("export_person_data"))
+    }
+
+    async fn erase_person_data(
+        &self,
+        _: Request<pb::PersonDataRequest>,
+    ) -> Answer<pb::ErasureReport> {
+        Err(Status::unimplemented("erase_person_data"))
+    }
+
     /// A rubric named `bad scale` is refused on its second score point.
     async fn create_rubric(&self, request: Request<pb::CreateRubricRequest>) -> Answer<pb::Rubric> {
         let who = self.record("create_rubric", &request)?;

@@ -23,6 +23,9 @@ use crate::{
 /// A page of results and the token of the next page ("" when done).
 pub type Paged<T> = (Vec<T>, String);
 
+/// What an erasure changed, per kind of record (`person`, `role_grants`, …).
+pub type ErasureCounts = std::collections::BTreeMap<String, u64>;
+
 #[async_trait]
 pub trait MembershipStore: Send + Sync + 'static {
     // Tenants: creating and finding by slug is operator work (CLI), not a tenant call.
@@ -241,6 +244,31 @@ pub trait MembershipStore: Send + Sync + 'static {
         target: Option<&str>,
         page: Page,
     ) -> Result<Paged<AuditRecord>>;
+
+    /// Everything membership holds about one person, as one JSON document
+    /// (stable field names, instants in RFC 3339): the person row, their
+    /// role grants, consents about them or recorded by them, mentorships,
+    /// panel memberships, research opt-outs they recorded, research
+    /// agreements naming them, disclosures to them, and the audit records
+    /// whose actor or target they are. Not found for another tenant's id.
+    async fn export_person_data(&self, t: TenantId, person: Uuid) -> Result<serde_json::Value>;
+    /// Erases a person in one transaction: the row anonymised (name
+    /// "Erased person"; contact, external id and time zone cleared; inactive;
+    /// `erased_at` set), active role grants revoked, consents about them
+    /// withdrawn (the records are kept), open mentorships ended, cluster
+    /// leads cleared. Audit records are the record and are kept, but the
+    /// `before`/`after` snapshots of those targeting the person (which hold
+    /// the old name and contact) are replaced with null. Rows others rely on
+    /// (panel memberships, agreements, disclosures) keep the person's
+    /// pseudonymous id. Writes a `person.erased` audit record (target the
+    /// person; only the counts) and its event when anything changed, so
+    /// erasing again reports zeros and writes nothing.
+    async fn erase_person_data(
+        &self,
+        t: TenantId,
+        actor: &str,
+        person: Uuid,
+    ) -> Result<ErasureCounts>;
 
     // Roster import (see `crate::roster`): the job runner calls these.
 

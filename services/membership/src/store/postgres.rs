@@ -14,4 +14,10 @@ pub type Pool = PgPool;
 /// quadratic. Custom plans look at the current size every time.
 pub const BULK_TX_SETUP: &[&str] = &["SET LOCAL plan_cache_mode = force_custom_plan"];
 
+/// Nulls `before`/`after` of the audit records targeting an erased person
+/// (`$1` tenant, `$2` target id), returning their ids. The app role may not
+/// update the audit log, so this goes through the `SECURITY DEFINER`
+/// function of migration 0004.
+pub const SCRUB_PERSON_AUDIT: &str = "SELECT scrub_person_audit($1, $2)";
+
 include!("sql.rs");

@@ -25,7 +25,7 @@ use crate::{
         BatchOutcome, ImportJob, JobEnd, JobStatus, NewImportJob, PersonUpsert, Rejection,
         RosterBatch, RosterSnapshot, RowRef, SourceKind, merge_person,
     },
-    store::{MembershipStore, Paged},
+    store::{ErasureCounts, MembershipStore, Paged},
 };
 
 /// The store over one pool of this backend (pool, relay signal, tenant
@@ -2761,6 +2761,225 @@ impl MembershipStore for Store {
         .await?;
         tx.commit().await?;
         Ok(page.finish(rows.into_iter().map(ImportJob::from).collect(), |j| j.id))
+    }
+
+    async fn export_person_data(&self, t: TenantId, person: Uuid) -> Result<serde_json::Value> {
+        let mut tx = self.tx(t).await?;
+        let row = fetch_person(&mut tx, t, person).await?;
+        let me = person.to_string();
+        let erased_at: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT erased_at FROM people WHERE tenant_id = $1 AND id = $2")
+                .bind(t.0)
+                .bind(person)
+                .fetch_one(&mut *tx)
+                .await?;
+        let grants: Vec<GrantRow> = sqlx::query_as(
+            "SELECT id, person_id, role, cluster_id, granted_at, revoked_at \
+             FROM role_grants WHERE tenant_id = $1 AND person_id = $2 ORDER BY id",
+        )
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let grants = grants
+            .into_iter()
+            .map(RoleGrant::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        let consents: Vec<ConsentRow> = sqlx::query_as(&format!(
+            "SELECT {CONSENT_COLUMNS} FROM consents WHERE tenant_id = $1 \
+             AND (subject_person_id = $2 OR recorded_by = $3) ORDER BY id"
+        ))
+        .bind(t.0)
+        .bind(person)
+        .bind(&me)
+        .fetch_all(&mut *tx)
+        .await?;
+        let consents: Vec<ConsentRecord> = consents.into_iter().map(Into::into).collect();
+        let mentorships: Vec<MentorshipRow> = sqlx::query_as(
+            "SELECT id, mentor_id, new_teacher_id, starts_on, planned_end_on, ended_on \
+             FROM mentorships WHERE tenant_id = $1 AND (mentor_id = $2 OR new_teacher_id = $2) \
+             ORDER BY id",
+        )
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mentorships: Vec<Mentorship> = mentorships.into_iter().map(Into::into).collect();
+        let panels: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "SELECT m.panel_id, p.name, m.constituency FROM panel_members m \
+             JOIN panels p ON p.tenant_id = m.tenant_id AND p.id = m.panel_id \
+             WHERE m.tenant_id = $1 AND m.person_id = $2 ORDER BY m.panel_id",
+        )
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let panels: Vec<serde_json::Value> = panels
+            .into_iter()
+            .map(|(id, name, constituency)| {
+                serde_json::json!({
+                    "panel_id": id,
+                    "panel_name": name,
+                    "constituency": constituency,
+                })
+            })
+            .collect();
+        let opt_outs: Vec<OptOutRow> = sqlx::query_as(&format!(
+            "SELECT {OPT_OUT_COLUMNS} FROM research_opt_outs WHERE tenant_id = $1 \
+             AND recorded_by = $2 ORDER BY id"
+        ))
+        .bind(t.0)
+        .bind(&me)
+        .fetch_all(&mut *tx)
+        .await?;
+        let opt_outs: Vec<ResearchOptOut> = opt_outs.into_iter().map(Into::into).collect();
+        let agreements: Vec<AgreementRow> = sqlx::query_as(&format!(
+            "SELECT {AGREEMENT_COLUMNS} FROM research_agreements a WHERE a.tenant_id = $1 \
+             AND EXISTS (SELECT 1 FROM research_agreement_researchers r \
+             WHERE r.tenant_id = a.tenant_id AND r.agreement_id = a.id AND r.person_id = $2) \
+             ORDER BY id"
+        ))
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let agreements = with_researchers(&mut tx, t, agreements).await?;
+        let disclosures: Vec<DisclosureRow> = sqlx::query_as(&format!(
+            "SELECT {DISCLOSURE_COLUMNS} FROM disclosures WHERE tenant_id = $1 \
+             AND recipient_id = $2 ORDER BY id"
+        ))
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let disclosures = disclosures
+            .into_iter()
+            .map(Disclosure::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        let audit: Vec<AuditRow> = sqlx::query_as(
+            "SELECT id, actor, action, target_kind, target_id, at, before, after FROM audit_log \
+             WHERE tenant_id = $1 AND (actor = $2 OR target_id = $2) ORDER BY id",
+        )
+        .bind(t.0)
+        .bind(&me)
+        .fetch_all(&mut *tx)
+        .await?;
+        let audit: Vec<AuditRecord> = audit
+            .into_iter()
+            .map(|r| AuditRecord {
+                id: r.id,
+                actor: r.actor,
+                action: r.action,
+                target_kind: r.target_kind,
+                target_id: r.target_id,
+                at: r.at,
+                before: r.before.map(|j| j.0),
+                after: r.after.map(|j| j.0),
+            })
+            .collect();
+        tx.commit().await?;
+        Ok(serde_json::json!({
+            "service": "membership",
+            "person_id": person,
+            "exported_at": Utc::now(),
+            "person": row,
+            "erased_at": erased_at,
+            "role_grants": grants,
+            "consents": consents,
+            "mentorships": mentorships,
+            "panel_memberships": panels,
+            "research_opt_outs_recorded": opt_outs,
+            "research_agreements": agreements,
+            "disclosures": disclosures,
+            "audit_records": audit,
+        }))
+    }
+
+    async fn erase_person_data(
+        &self,
+        t: TenantId,
+        actor: &str,
+        person: Uuid,
+    ) -> Result<ErasureCounts> {
+        let mut tx = self.tx(t).await?;
+        fetch_person(&mut tx, t, person).await?;
+        let now = stored_instant(Utc::now());
+        let today = now.date_naive();
+        let mut counts = ErasureCounts::new();
+        let people = sqlx::query(
+            "UPDATE people SET given_name = 'Erased', family_name = 'person', email = NULL, \
+             phone = NULL, address = NULL, external_id = NULL, time_zone = NULL, active = $3, \
+             erased_at = $4 WHERE tenant_id = $1 AND id = $2 AND erased_at IS NULL",
+        )
+        .bind(t.0)
+        .bind(person)
+        .bind(false)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        counts.insert("person".into(), people);
+        let grants = sqlx::query(
+            "UPDATE role_grants SET revoked_at = $3 \
+             WHERE tenant_id = $1 AND person_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(t.0)
+        .bind(person)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        counts.insert("role_grants_revoked".into(), grants);
+        let consents = sqlx::query(
+            "UPDATE consents SET withdrawn_at = $3, withdrawn_by = $4, \
+             withdraw_remark = 'person erased' \
+             WHERE tenant_id = $1 AND subject_person_id = $2 AND withdrawn_at IS NULL",
+        )
+        .bind(t.0)
+        .bind(person)
+        .bind(now)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        counts.insert("consents_withdrawn".into(), consents);
+        let mentorships = sqlx::query(
+            "UPDATE mentorships SET ended_on = CASE WHEN starts_on > $3 THEN starts_on ELSE $3 END \
+             WHERE tenant_id = $1 AND (mentor_id = $2 OR new_teacher_id = $2) \
+             AND ended_on IS NULL",
+        )
+        .bind(t.0)
+        .bind(person)
+        .bind(today)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        counts.insert("mentorships_ended".into(), mentorships);
+        let leads = sqlx::query(
+            "UPDATE clusters SET lead_person_id = NULL \
+             WHERE tenant_id = $1 AND lead_person_id = $2",
+        )
+        .bind(t.0)
+        .bind(person)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        counts.insert("cluster_leads_cleared".into(), leads);
+        let scrubbed: Vec<(Uuid,)> = sqlx::query_as(SCRUB_PERSON_AUDIT)
+            .bind(t.0)
+            .bind(person.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+        counts.insert("audit_records_scrubbed".into(), scrubbed.len() as u64);
+        if counts.values().any(|&n| n > 0) {
+            // Ids and counts only: no personal data in the record of the erasure.
+            let after = serde_json::json!({ "id": person, "counts": &counts });
+            record(&mut tx, t, actor, "person.erased", person, None, Some(&after)).await?;
+            self.commit(tx).await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(counts)
     }
 
     async fn relay_outbox(&self, bus: &dyn EventBus, batch: i64) -> Result<usize> {

@@ -68,6 +68,9 @@ pub struct Reminder {
     pub time_zone: String,
 }
 
+/// What an erasure changed: (kind of row, rows changed), in a fixed order.
+pub type ErasedCounts = Vec<(String, u64)>;
+
 #[async_trait]
 pub trait NotificationsStore: Send + Sync + 'static {
     /// Stores notifications with their deliveries in one transaction. When
@@ -189,4 +192,20 @@ pub trait NotificationsStore: Send + Sync + 'static {
 
     /// Publishes pending outbox events (one batch); see platform::events::relay.
     async fn relay_outbox(&self, bus: &dyn EventBus, batch: i64) -> Result<usize>;
+
+    // ---- data-subject requests
+    /// Every row the store holds about a person: `{person_id, inbox,
+    /// deliveries (with addresses), pending_deliveries, preferences,
+    /// list_subscriptions}`, instants in RFC 3339. Another tenant's person
+    /// is empty lists.
+    async fn export_person(&self, t: TenantId, person: Uuid) -> Result<serde_json::Value>;
+    /// Erases a person in one transaction: their inbox items are emptied
+    /// (title, body, link and rendered e-mail blanked, archived; the rows
+    /// stay because the delivery log refers to them), pending deliveries to
+    /// them are skipped, e-mail addresses in their delivery log become
+    /// "erased" (rows kept as the record of what was sent), and their
+    /// preferences and list subscriptions (unsubscribe tokens) are deleted.
+    /// Audited as `person.erased` (target the person, no personal data) with
+    /// event `notifications.person.erased`. A second erasure counts zeros.
+    async fn erase_person(&self, t: TenantId, actor: &str, person: Uuid) -> Result<ErasedCounts>;
 }

@@ -57,7 +57,9 @@ use uuid::Uuid;
 
 use crate::{
     domain::*,
-    store::{DeliveryFilter, NotificationsStore, Outcome, Paged, Planned, Reminder},
+    store::{
+        DeliveryFilter, ErasedCounts, NotificationsStore, Outcome, Paged, Planned, Reminder,
+    },
 };
 
 /// Most ids bound in one `IN (…)` list (both backends cap parameters).
@@ -1525,5 +1527,133 @@ impl NotificationsStore for Store {
 
     async fn relay_outbox(&self, bus: &dyn EventBus, batch: i64) -> Result<usize> {
         platform::events::relay::relay_once(&self.pool, bus, batch).await
+    }
+
+    // ---------------------------------------------------------------- data-subject requests
+
+    async fn export_person(&self, t: TenantId, person: Uuid) -> Result<Value> {
+        let mut tx = self.tx(t).await?;
+        let inbox: Vec<NotificationRow> = sqlx::query_as(&format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE tenant_id = $1 \
+             AND person_id = $2 ORDER BY id"
+        ))
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let deliveries: Vec<DeliveryRow> = sqlx::query_as(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant_id = $1 \
+             AND person_id = $2 ORDER BY id"
+        ))
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let preferences = fetch_preferences(&mut tx, t, person, false).await?;
+        let subscriptions: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT category, created_at FROM unsubscribe_tokens WHERE tenant_id = $1 \
+             AND person_id = $2 ORDER BY category",
+        )
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let inbox = notifications_from(inbox)?;
+        let deliveries = deliveries
+            .into_iter()
+            .map(Delivery::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        let pending: Vec<&Delivery> = deliveries
+            .iter()
+            .filter(|d| matches!(d.status, DeliveryStatus::Queued | DeliveryStatus::Held))
+            .collect();
+        let subscriptions: Vec<Value> = subscriptions
+            .into_iter()
+            .map(|(category, created_at)| json!({ "category": category, "created_at": created_at }))
+            .collect();
+        Ok(json!({
+            "person_id": person,
+            "inbox": to_json(&inbox),
+            "deliveries": to_json(&deliveries),
+            "pending_deliveries": to_json(&pending),
+            "preferences": to_json(&preferences),
+            "list_subscriptions": subscriptions,
+        }))
+    }
+
+    async fn erase_person(&self, t: TenantId, actor: &str, person: Uuid) -> Result<ErasedCounts> {
+        let at = now();
+        let mut tx = self.tx(t).await?;
+        // Inbox items stay as empty rows: the delivery log refers to them.
+        let inbox = sqlx::query(
+            "UPDATE notifications SET title = '', body = '', link = '', email_subject = NULL, \
+             email_text = NULL, email_html = NULL, archived_at = COALESCE(archived_at, $3) \
+             WHERE tenant_id = $1 AND person_id = $2 AND (title <> '' OR body <> '' \
+             OR link <> '' OR email_subject IS NOT NULL OR archived_at IS NULL)",
+        )
+        .bind(t.0)
+        .bind(person)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let cancelled = sqlx::query(
+            "UPDATE deliveries SET status = 'skipped', last_error = 'person erased', \
+             updated_at = $3 WHERE tenant_id = $1 AND person_id = $2 \
+             AND status IN ('queued', 'held')",
+        )
+        .bind(t.0)
+        .bind(person)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let addresses = sqlx::query(
+            "UPDATE deliveries SET address = 'erased', \
+             last_error = REPLACE(last_error, address, 'erased') \
+             WHERE tenant_id = $1 AND person_id = $2 AND address IS NOT NULL \
+             AND address <> 'erased'",
+        )
+        .bind(t.0)
+        .bind(person)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let preferences =
+            sqlx::query("DELETE FROM preferences WHERE tenant_id = $1 AND person_id = $2")
+                .bind(t.0)
+                .bind(person)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        let subscriptions =
+            sqlx::query("DELETE FROM unsubscribe_tokens WHERE tenant_id = $1 AND person_id = $2")
+                .bind(t.0)
+                .bind(person)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        let counts: ErasedCounts = vec![
+            ("inbox_items".to_string(), inbox),
+            ("pending_deliveries_cancelled".to_string(), cancelled),
+            ("delivery_addresses".to_string(), addresses),
+            ("preferences".to_string(), preferences),
+            ("list_subscriptions".to_string(), subscriptions),
+        ];
+        let summary: BTreeMap<&str, u64> = counts.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        record(
+            &mut tx,
+            t,
+            actor,
+            "person.erased",
+            &person.to_string(),
+            None,
+            Some(json!({ "counts": summary })),
+            json!({ "person_id": person }),
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(counts)
     }
 }

@@ -19,6 +19,9 @@ use uuid::Uuid;
 
 use crate::domain::*;
 
+/// What an erasure changed, per kind of record (`expense_claims_blanked`, …).
+pub type ErasureCounts = std::collections::BTreeMap<String, u64>;
+
 /// A page of results and the token of the next page ("" when done).
 pub type Paged<T> = (Vec<T>, String);
 
@@ -234,6 +237,32 @@ pub trait SchedulingStore: Send + Sync + 'static {
         person: Uuid,
         from: DateTime<Utc>,
     ) -> Result<Vec<Event>>;
+
+    /// Everything scheduling holds about one person, as one JSON document
+    /// (stable field names, instants in RFC 3339): their RSVPs and
+    /// attendance (with the events'  titles and times), expense claims with
+    /// their free text, the feedback they gave, their calendar feeds
+    /// (without the secret's hash), the materials they uploaded (metadata
+    /// only) and the audit records whose actor or target they are. The
+    /// person is identified only by id here (membership owns people), so an
+    /// id unknown in the tenant, or another tenant's, gives empty lists.
+    async fn export_person_data(&self, t: TenantId, person: Uuid) -> Result<serde_json::Value>;
+    /// Erases a person's data in one transaction. Attendance and RSVPs are
+    /// kept (others rely on them: compliance, seat counts; the person id is a
+    /// pseudonymous uuid whose membership row is anonymised); the free text
+    /// they wrote is blanked (expense claim descriptions, text answers of
+    /// their feedback; ratings are kept), and their calendar feeds are
+    /// deleted (the secret's hash goes with them). Writes a `person.erased`
+    /// audit record (target the person; only counts) and its event when
+    /// anything changed, so erasing again reports zeros and writes nothing.
+    /// Audit snapshots of earlier mutations (a claim's `after`) still hold
+    /// the text as it was: the audit log is append-only here.
+    async fn erase_person_data(
+        &self,
+        t: TenantId,
+        actor: &str,
+        person: Uuid,
+    ) -> Result<ErasureCounts>;
 
     /// Publishes pending outbox events (one batch); see platform::events::relay.
     async fn relay_outbox(&self, bus: &dyn EventBus, batch: i64) -> Result<usize>;

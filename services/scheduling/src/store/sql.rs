@@ -41,7 +41,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{overlap, waitlist, *},
-    store::{Paged, RsvpOutcome, SchedulingStore},
+    store::{ErasureCounts, Paged, RsvpOutcome, SchedulingStore},
 };
 
 /// Attendance (by the owner or by self check-in) is taken from this long
@@ -2333,6 +2333,218 @@ impl SchedulingStore for Store {
         .await?;
         tx.commit().await?;
         events_from(rows)
+    }
+
+    // ---------------------------------------------------------------- data-subject requests
+
+    async fn export_person_data(&self, t: TenantId, person: Uuid) -> Result<Value> {
+        let mut tx = self.tx(t).await?;
+        let me = person.to_string();
+        let events: Vec<(Uuid, String, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT id, title, kind, starts_at, ends_at FROM events e WHERE e.tenant_id = $1 \
+             AND (EXISTS (SELECT 1 FROM rsvps r WHERE r.tenant_id = e.tenant_id \
+             AND r.event_id = e.id AND r.person_id = $2) \
+             OR EXISTS (SELECT 1 FROM attendance a WHERE a.tenant_id = e.tenant_id \
+             AND a.event_id = e.id AND a.person_id = $2)) ORDER BY starts_at, id",
+        )
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let events: Vec<Value> = events
+            .into_iter()
+            .map(|(id, title, kind, starts_at, ends_at)| {
+                json!({
+                    "id": id,
+                    "title": title,
+                    "kind": kind,
+                    "starts_at": starts_at,
+                    "ends_at": ends_at,
+                })
+            })
+            .collect();
+        let rsvps: Vec<RsvpRow> = sqlx::query_as(&format!(
+            "SELECT {RSVP_COLUMNS} FROM rsvps WHERE tenant_id = $1 AND person_id = $2 \
+             ORDER BY event_id"
+        ))
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let rsvps = rsvps_from(rsvps)?;
+        let attendance: Vec<AttendanceRow> = sqlx::query_as(&format!(
+            "SELECT {ATTENDANCE_COLUMNS} FROM attendance WHERE tenant_id = $1 AND person_id = $2 \
+             ORDER BY event_id"
+        ))
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let attendance = attendance_from(attendance)?;
+        let claims: Vec<ClaimRow> = sqlx::query_as(&format!(
+            "SELECT {CLAIM_COLUMNS} FROM expense_claims WHERE tenant_id = $1 AND person_id = $2 \
+             ORDER BY id"
+        ))
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let claims = claims
+            .into_iter()
+            .map(ExpenseClaim::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        let feedback: Vec<(Uuid, Json<Vec<Answer>>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT event_id, answers, submitted_at FROM feedback \
+             WHERE tenant_id = $1 AND person_id = $2 ORDER BY event_id",
+        )
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let feedback: Vec<Value> = feedback
+            .into_iter()
+            .map(|(event_id, Json(answers), submitted_at)| {
+                json!({ "event_id": event_id, "answers": answers, "submitted_at": submitted_at })
+            })
+            .collect();
+        let feeds: Vec<FeedRow> = sqlx::query_as(&format!(
+            "SELECT {FEED_COLUMNS} FROM calendar_feeds WHERE tenant_id = $1 AND person_id = $2 \
+             ORDER BY id"
+        ))
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        // Without the secret's hash.
+        let feeds: Vec<Value> = feeds
+            .into_iter()
+            .map(|f| {
+                json!({
+                    "id": f.id,
+                    "person_id": f.person_id,
+                    "created_at": f.created_at,
+                    "revoked_at": f.revoked_at,
+                })
+            })
+            .collect();
+        let materials: Vec<MaterialRow> = sqlx::query_as(&format!(
+            "SELECT {MATERIAL_COLUMNS} FROM materials WHERE tenant_id = $1 AND added_by = $2 \
+             ORDER BY id"
+        ))
+        .bind(t.0)
+        .bind(&me)
+        .fetch_all(&mut *tx)
+        .await?;
+        let materials: Vec<Material> = materials.into_iter().map(Material::from).collect();
+        type AuditTuple = (
+            Uuid,
+            String,
+            String,
+            String,
+            String,
+            DateTime<Utc>,
+            Option<Json<Value>>,
+            Option<Json<Value>>,
+        );
+        let audit: Vec<AuditTuple> = sqlx::query_as(
+            "SELECT id, actor, action, target_kind, target_id, at, before, after FROM audit_log \
+             WHERE tenant_id = $1 AND (actor = $2 OR target_id = $2) ORDER BY id",
+        )
+        .bind(t.0)
+        .bind(&me)
+        .fetch_all(&mut *tx)
+        .await?;
+        let audit: Vec<Value> = audit
+            .into_iter()
+            .map(|(id, actor, action, target_kind, target_id, at, before, after)| {
+                json!({
+                    "id": id, "actor": actor, "action": action, "target_kind": target_kind,
+                    "target_id": target_id, "at": at,
+                    "before": before.map(|j| j.0), "after": after.map(|j| j.0),
+                })
+            })
+            .collect();
+        tx.commit().await?;
+        Ok(json!({
+            "service": "scheduling",
+            "person_id": person,
+            "exported_at": Utc::now(),
+            "events": events,
+            "rsvps": rsvps,
+            "attendance": attendance,
+            "expense_claims": claims,
+            "feedback": feedback,
+            "calendar_feeds": feeds,
+            "materials_uploaded": materials,
+            "audit_records": audit,
+        }))
+    }
+
+    async fn erase_person_data(
+        &self,
+        t: TenantId,
+        actor: &str,
+        person: Uuid,
+    ) -> Result<ErasureCounts> {
+        let mut tx = self.tx(t).await?;
+        let mut counts = ErasureCounts::new();
+        let claims = sqlx::query(
+            "UPDATE expense_claims SET description = '' \
+             WHERE tenant_id = $1 AND person_id = $2 AND description <> ''",
+        )
+        .bind(t.0)
+        .bind(person)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        counts.insert("expense_claims_blanked".into(), claims);
+        let feedback: Vec<(Uuid, Json<Vec<Answer>>)> = sqlx::query_as(
+            "SELECT event_id, answers FROM feedback WHERE tenant_id = $1 AND person_id = $2 \
+             ORDER BY event_id",
+        )
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut blanked = 0;
+        for (event, Json(mut answers)) in feedback {
+            if answers.iter().all(|a| a.text.is_none()) {
+                continue;
+            }
+            for a in &mut answers {
+                a.text = None;
+            }
+            sqlx::query(
+                "UPDATE feedback SET answers = $4 \
+                 WHERE tenant_id = $1 AND event_id = $2 AND person_id = $3",
+            )
+            .bind(t.0)
+            .bind(event)
+            .bind(person)
+            .bind(Json(&answers))
+            .execute(&mut *tx)
+            .await?;
+            blanked += 1;
+        }
+        counts.insert("feedback_blanked".into(), blanked);
+        let feeds =
+            sqlx::query("DELETE FROM calendar_feeds WHERE tenant_id = $1 AND person_id = $2")
+                .bind(t.0)
+                .bind(person)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        counts.insert("calendar_feeds_deleted".into(), feeds);
+        if counts.values().any(|&n| n > 0) {
+            // Ids and counts only: no personal data in the record of the erasure.
+            let after = json!({ "id": person, "counts": &counts });
+            record_with(&mut tx, t, actor, "person.erased", person, None, Some(after), json!({}))
+                .await?;
+            self.commit(tx).await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(counts)
     }
 
     async fn relay_outbox(&self, bus: &dyn EventBus, batch: i64) -> Result<usize> {

@@ -113,6 +113,9 @@ pub struct ExportRow {
     pub academic_year: i32,
 }
 
+/// What an erasure changed: (kind of row, rows changed), in a fixed order.
+pub type ErasedCounts = Vec<(String, u64)>;
+
 #[async_trait]
 pub trait ScoringStore: Send + Sync + 'static {
     // ---- rubrics
@@ -297,4 +300,18 @@ pub trait ScoringStore: Send + Sync + 'static {
         academic_year: i32,
         school: Option<Uuid>,
     ) -> Result<Vec<ExportRow>>;
+
+    // ---- data-subject requests
+    /// Every row the store holds about a person (as scorer or session
+    /// lead): `{person_id, assignments, scores, qualification_attempts,
+    /// sessions_led}`, instants in RFC 3339. Another tenant's person is
+    /// empty lists.
+    async fn export_person(&self, t: TenantId, person: Uuid) -> Result<serde_json::Value>;
+    /// Erases a person in one transaction: scores and assignments are kept
+    /// (others rely on them; the scorer id is pseudonymous), the free-text
+    /// `reason` of their score versions is blanked and `submitted_by` is
+    /// kept as their id only. Audited as `person.erased` (target the
+    /// person, no personal data) with event `scoring.person.erased`.
+    /// Idempotent: a second erasure counts zeros.
+    async fn erase_person(&self, t: TenantId, actor: &str, person: Uuid) -> Result<ErasedCounts>;
 }

@@ -1984,4 +1984,109 @@ impl ScoringStore for Store {
             })
             .collect()
     }
+
+    // ---------------------------------------------------------------- data-subject requests
+
+    async fn export_person(&self, t: TenantId, person: Uuid) -> Result<Value> {
+        let mut tx = self.tx(t).await?;
+        let assignments: Vec<AssignmentRow> = sqlx::query_as(&format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE tenant_id = $1 AND scorer_id = $2 \
+             ORDER BY id"
+        ))
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let scores: Vec<ScoreRow> = sqlx::query_as(&format!(
+            "SELECT {SCORE_COLUMNS} FROM scores WHERE tenant_id = $1 AND scorer_id = $2 \
+             ORDER BY assignment_id, version"
+        ))
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let attempts: Vec<AttemptRow> = sqlx::query_as(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM qualification_attempts WHERE tenant_id = $1 \
+             AND scorer_id = $2 ORDER BY id"
+        ))
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        let sessions: Vec<SessionRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.tenant_id = $1 AND s.lead_id = $2 \
+             ORDER BY s.id"
+        ))
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let assignments = assignments
+            .into_iter()
+            .map(Assignment::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        let scores = scores
+            .into_iter()
+            .map(Score::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        let attempts = attempts
+            .into_iter()
+            .map(QualificationAttempt::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        let sessions = sessions
+            .into_iter()
+            .map(Session::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(json!({
+            "person_id": person,
+            "assignments": to_json(&assignments),
+            "scores": to_json(&scores),
+            "qualification_attempts": to_json(&attempts),
+            "sessions_led": to_json(&sessions),
+        }))
+    }
+
+    async fn erase_person(&self, t: TenantId, actor: &str, person: Uuid) -> Result<ErasedCounts> {
+        let mut tx = self.tx(t).await?;
+        let reasons = sqlx::query(
+            "UPDATE scores SET reason = '' WHERE tenant_id = $1 AND scorer_id = $2 \
+             AND reason <> ''",
+        )
+        .bind(t.0)
+        .bind(person)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let id = person.to_string();
+        let submitters = sqlx::query(
+            "UPDATE scores SET submitted_by = $3 WHERE tenant_id = $1 AND scorer_id = $2 \
+             AND submitted_by <> $3",
+        )
+        .bind(t.0)
+        .bind(person)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let counts: ErasedCounts = vec![
+            ("score_reasons_blanked".to_string(), reasons),
+            ("score_submitters_pseudonymised".to_string(), submitters),
+        ];
+        let summary: BTreeMap<&str, u64> = counts.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        record_all(
+            &mut tx,
+            vec![entry(
+                t,
+                actor,
+                "person.erased",
+                person,
+                Some(json!({ "counts": summary })),
+                json!({ "person_id": person }),
+            )],
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(counts)
+    }
 }

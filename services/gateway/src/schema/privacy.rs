@@ -1,0 +1,236 @@
+//! Data-subject requests across every service: `personDataExport` gathers
+//! what membership, scheduling, scoring and notifications hold about one
+//! person into one JSON archive; `erasePerson` asks each to erase it.
+//!
+//! Each service decides what it holds and what erasure means for it (and
+//! refuses anyone but a tenant admin); the gateway only fans out with the
+//! caller's token and assembles. Erasure runs service by service,
+//! membership last, so the person stays identifiable until every other
+//! service has erased: if one fails, the error names it and running the
+//! mutation again finishes the job (each erasure is idempotent).
+
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use collegium_proto::{
+    membership::v1::{self as mpb, membership_service_client::MembershipServiceClient},
+    notifications::v1::{self as npb, notifications_service_client::NotificationsServiceClient},
+    scheduling::v1::{self as spb, scheduling_service_client::SchedulingServiceClient},
+    scoring::v1::{self as cpb, scoring_service_client::ScoringServiceClient},
+};
+use platform::{Error, auth::Principal, grpc::ForwardCaller};
+use serde_json::{Map, Value};
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+
+use super::{convert::id_argument, unauthenticated};
+use crate::{
+    error::{graphql_error, status_error},
+    upstream::Upstreams,
+};
+
+type With = InterceptedService<Channel, ForwardCaller>;
+
+/// The four services' clients, each carrying one caller's token.
+pub struct Privacy {
+    membership: MembershipServiceClient<With>,
+    scheduling: SchedulingServiceClient<With>,
+    scoring: ScoringServiceClient<With>,
+    notifications: NotificationsServiceClient<With>,
+}
+
+impl Privacy {
+    pub fn for_caller(upstreams: &Upstreams, principal: &Principal) -> platform::Result<Self> {
+        let caller = || ForwardCaller::new(&principal.token);
+        Ok(Self {
+            membership: MembershipServiceClient::with_interceptor(
+                upstreams.membership.clone(),
+                caller()?,
+            ),
+            scheduling: SchedulingServiceClient::with_interceptor(
+                upstreams.scheduling.clone(),
+                caller()?,
+            ),
+            scoring: ScoringServiceClient::with_interceptor(upstreams.scoring.clone(), caller()?),
+            notifications: NotificationsServiceClient::with_interceptor(
+                upstreams.notifications.clone(),
+                caller()?,
+            ),
+        })
+    }
+}
+
+fn privacy<'a>(ctx: &Context<'a>) -> Result<&'a Privacy> {
+    ctx.data_opt::<Privacy>().ok_or_else(unauthenticated)
+}
+
+/// One service's JSON document, parsed so the archive is one document.
+fn section(service: &str, json: &str) -> Result<Value> {
+    serde_json::from_str(json).map_err(|e| {
+        graphql_error(Error::internal(anyhow::anyhow!(
+            "{service} sent a person export that is not JSON: {e}"
+        )))
+    })
+}
+
+/// Everything Collegium holds about one person, as one JSON document.
+#[derive(SimpleObject)]
+pub struct PersonDataArchive {
+    pub person_id: ID,
+    pub generated_at: DateTime<Utc>,
+    /// A file name for saving `json`.
+    pub file_name: String,
+    /// `{"person_id", "generated_at", "services": {"membership": {…},
+    /// "scheduling": {…}, "scoring": {…}, "notifications": {…}}}`.
+    pub json: String,
+}
+
+/// What erasing a person changed in one service, per kind of record.
+#[derive(SimpleObject)]
+pub struct ErasedRecords {
+    pub service: String,
+    pub kind: String,
+    pub count: u64,
+}
+
+#[derive(InputObject)]
+pub struct ErasePersonInput {
+    pub person_id: ID,
+    /// Must be true: erasure cannot be undone.
+    pub confirm: bool,
+}
+
+#[derive(Default)]
+pub struct PrivacyQuery;
+
+#[Object]
+impl PrivacyQuery {
+    /// Everything every service holds about a person, as one archive
+    /// (tenant admins).
+    async fn person_data_export(
+        &self,
+        ctx: &Context<'_>,
+        person_id: ID,
+    ) -> Result<PersonDataArchive> {
+        let person = id_argument("personId", &person_id)?.to_string();
+        let p = privacy(ctx)?;
+        let (mut m, mut s, mut c, mut n) = (
+            p.membership.clone(),
+            p.scheduling.clone(),
+            p.scoring.clone(),
+            p.notifications.clone(),
+        );
+        let (m, s, c, n) = tokio::join!(
+            m.export_person_data(mpb::PersonDataRequest {
+                person_id: person.clone()
+            }),
+            s.export_person_data(spb::PersonDataRequest {
+                person_id: person.clone()
+            }),
+            c.export_person_data(cpb::PersonDataRequest {
+                person_id: person.clone()
+            }),
+            n.export_person_data(npb::PersonDataRequest {
+                person_id: person.clone()
+            }),
+        );
+        let mut services = Map::new();
+        for (name, json) in [
+            ("membership", m.map_err(status_error)?.into_inner().json),
+            ("scheduling", s.map_err(status_error)?.into_inner().json),
+            ("scoring", c.map_err(status_error)?.into_inner().json),
+            ("notifications", n.map_err(status_error)?.into_inner().json),
+        ] {
+            services.insert(name.to_string(), section(name, &json)?);
+        }
+        let generated_at = Utc::now();
+        let archive = serde_json::json!({
+            "person_id": person,
+            "generated_at": generated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "services": services,
+        });
+        Ok(PersonDataArchive {
+            file_name: format!("person-{person}-{}.json", generated_at.format("%Y%m%d")),
+            person_id: ID(person),
+            generated_at,
+            json: serde_json::to_string_pretty(&archive)
+                .map_err(|e| graphql_error(Error::internal(anyhow::anyhow!("archive: {e}"))))?,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct PrivacyMutation;
+
+/// Per-kind counts of one service's erasure report.
+macro_rules! counts {
+    ($service:literal, $report:expr) => {
+        $report
+            .map_err(status_error)?
+            .into_inner()
+            .counts
+            .into_iter()
+            .map(|c| ErasedRecords {
+                service: $service.to_string(),
+                kind: c.kind,
+                count: c.count,
+            })
+            .collect::<Vec<_>>()
+    };
+}
+
+#[Object]
+impl PrivacyMutation {
+    /// Erases a person everywhere (tenant admins): personal fields
+    /// anonymised, records others rely on kept without identity, the
+    /// erasure itself audited in every service. Idempotent.
+    async fn erase_person(
+        &self,
+        ctx: &Context<'_>,
+        input: ErasePersonInput,
+    ) -> Result<Vec<ErasedRecords>> {
+        let person = id_argument("personId", &input.person_id)?.to_string();
+        if !input.confirm {
+            return Err(graphql_error(Error::invalid(
+                "confirm",
+                "erasure cannot be undone: set confirm to true",
+            )));
+        }
+        let p = privacy(ctx)?;
+        let mut out = Vec::new();
+        // Membership last: the person stays known until the rest is done.
+        out.extend(counts!(
+            "notifications",
+            p.notifications
+                .clone()
+                .erase_person_data(npb::PersonDataRequest {
+                    person_id: person.clone()
+                })
+                .await
+        ));
+        out.extend(counts!(
+            "scoring",
+            p.scoring
+                .clone()
+                .erase_person_data(cpb::PersonDataRequest {
+                    person_id: person.clone()
+                })
+                .await
+        ));
+        out.extend(counts!(
+            "scheduling",
+            p.scheduling
+                .clone()
+                .erase_person_data(spb::PersonDataRequest {
+                    person_id: person.clone()
+                })
+                .await
+        ));
+        out.extend(counts!(
+            "membership",
+            p.membership
+                .clone()
+                .erase_person_data(mpb::PersonDataRequest { person_id: person })
+                .await
+        ));
+        Ok(out)
+    }
+}
