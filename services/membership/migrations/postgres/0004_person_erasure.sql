@@ -17,3 +17,7 @@ LANGUAGE sql SECURITY DEFINER SET search_path FROM CURRENT AS $$
       AND (before IS NOT NULL OR after IS NOT NULL)
     RETURNING id
 $$;
+
+-- Only the service's own role may call it.
+REVOKE ALL ON FUNCTION scrub_person_audit(UUID, TEXT) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION scrub_person_audit(UUID, TEXT) TO membership_app;
