@@ -319,3 +319,29 @@ impl<P: TenantPool> TenantStore<P> {
         Ok(())
     }
 }
+
+// ---------------------------------------------------------------- store helpers
+// Shared by every service's `store/sql.rs`.
+
+/// An instant as the stores keep it: whole seconds, so both backends return
+/// exactly what was stored (SQLite keeps instants as RFC 3339 text).
+pub fn whole_secs(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::SubsecRound::trunc_subsecs(t, 0)
+}
+
+/// A value read back from a text column that must parse (an enum's
+/// spelling); anything else is a store bug, reported as internal.
+pub fn stored_enum<T>(what: &str, value: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
+    parse(value).ok_or_else(|| Error::internal(anyhow::anyhow!("stored {what}: {value:?}")))
+}
+
+/// A unique violation reported as a conflict with `message` ("<field>: why");
+/// any other database error as [`Error::from_db`] maps it.
+pub fn conflict_on(e: sqlx::Error, message: &str) -> Error {
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        return Error::Conflict(message.to_string());
+    }
+    Error::from_db(e)
+}

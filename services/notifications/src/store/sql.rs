@@ -117,10 +117,8 @@ impl Store {
 
 type Tx = Transaction<'static, Db>;
 
-/// An instant as the store keeps it: whole seconds (see the top of this file).
-fn secs(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.trunc_subsecs(0)
-}
+// An instant as the store keeps it: whole seconds (see the top of this file).
+use platform::db::whole_secs as secs;
 
 fn now() -> DateTime<Utc> {
     secs(Utc::now())
@@ -140,19 +138,7 @@ fn uint(v: i32) -> u32 {
     u32::try_from(v).unwrap_or(0)
 }
 
-fn stored_enum<T>(what: &str, value: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
-    parse(value).ok_or_else(|| Error::internal(anyhow::anyhow!("stored {what}: {value:?}")))
-}
-
-/// A unique violation reported as a conflict with `message` ("<field>: why").
-fn conflict_on(e: sqlx::Error, message: &str) -> Error {
-    if let sqlx::Error::Database(db) = &e
-        && db.is_unique_violation()
-    {
-        return Error::Conflict(message.to_string());
-    }
-    Error::from_db(e)
-}
+use platform::db::{conflict_on, stored_enum};
 
 /// Compares two secret hashes in time independent of where they differ.
 fn same_secret(a: &str, b: &str) -> bool {

@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use platform::{
     auth::TenantId,
     error::{Error, Result},
@@ -46,16 +46,10 @@ pub type Store = platform::db::TenantStore<Pool>;
 
 type Tx = Transaction<'static, Db>;
 
-fn secs(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.trunc_subsecs(0)
-}
+use platform::db::{conflict_on, stored_enum as stored, whole_secs as secs};
 
 fn now() -> DateTime<Utc> {
     secs(Utc::now())
-}
-
-fn stored<T>(what: &str, value: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
-    parse(value).ok_or_else(|| Error::internal(anyhow::anyhow!("stored {what}: {value:?}")))
 }
 
 fn uint(v: i64) -> u32 {
@@ -64,16 +58,6 @@ fn uint(v: i64) -> u32 {
 
 fn to_json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or_default()
-}
-
-/// A unique violation reported as a conflict with `message` ("<field>: why").
-fn conflict_on(e: sqlx::Error, message: &str) -> Error {
-    if let sqlx::Error::Database(db) = &e
-        && db.is_unique_violation()
-    {
-        return Error::Conflict(message.to_string());
-    }
-    Error::from_db(e)
 }
 
 /// The audit record of one mutation and its outbox event
