@@ -12,7 +12,7 @@ mod subject_requests;
 
 use std::{collections::HashSet, str::FromStr, sync::Arc};
 
-use collegium_proto::{common::v1 as common, membership::v1 as pb};
+use collegium_proto::membership::v1 as pb;
 use platform::{
     auth::{Principal, Role},
     error::{Error, Result},
@@ -123,41 +123,13 @@ fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Parses a required id field.
-fn id(field: &str, value: &str) -> Result<Uuid> {
-    Uuid::parse_str(value.trim()).map_err(|_| Error::invalid(field, "not a valid id"))
-}
+use platform::fields::{id, ids, page, page_info};
 
 fn opt_id(field: &str, value: &Option<String>) -> Result<Option<Uuid>> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => id(field, v).map(Some),
     }
-}
-
-fn ids(field: &str, values: &[String]) -> Result<Vec<Uuid>> {
-    if values.len() > platform::page::MAX_PAGE_SIZE as usize {
-        return Err(Error::invalid(
-            field,
-            format!("at most {} ids per call", platform::page::MAX_PAGE_SIZE),
-        ));
-    }
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| id(&format!("{field}[{i}]"), v))
-        .collect()
-}
-
-fn page(p: &Option<common::PageRequest>) -> Result<Page> {
-    let p = p.clone().unwrap_or_default();
-    Page::new(p.page_size, &p.page_token)
-}
-
-fn page_info(next: String) -> Option<common::PageInfo> {
-    Some(common::PageInfo {
-        next_page_token: next,
-    })
 }
 
 fn non_empty(s: String) -> Option<String> {

@@ -1,12 +1,11 @@
 //! Proto ↔ domain conversions and the parsing of request fields; every
 //! parse error names the field as the caller spelled it.
 
-use chrono::{DateTime, NaiveTime, SecondsFormat, Utc};
-use collegium_proto::{common::v1 as common, notifications::v1 as pb};
+use chrono::NaiveTime;
+use collegium_proto::notifications::v1 as pb;
 use platform::{
     error::{Error, Result, Violations},
     events::DeadLetter,
-    page::Page,
 };
 use uuid::Uuid;
 
@@ -15,13 +14,7 @@ use crate::domain::{
     Preferences, Template, TenantSettings, validate,
 };
 
-pub fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-pub fn id(field: &str, value: &str) -> Result<Uuid> {
-    Uuid::parse_str(value.trim()).map_err(|_| Error::invalid(field, "not a valid id"))
-}
+pub use platform::fields::{id, page, page_info, ts};
 
 pub fn opt_id(field: &str, value: &Option<String>) -> Result<Option<Uuid>> {
     match value.as_deref().map(str::trim) {
@@ -45,17 +38,6 @@ pub fn ids(field: &str, values: &[String], max: usize) -> Result<Vec<Uuid>> {
     }
     v.finish()?;
     Ok(out)
-}
-
-pub fn page(p: &Option<common::PageRequest>) -> Result<Page> {
-    let p = p.clone().unwrap_or_default();
-    Page::new(p.page_size, &p.page_token)
-}
-
-pub fn page_info(next: String) -> Option<common::PageInfo> {
-    Some(common::PageInfo {
-        next_page_token: next,
-    })
 }
 
 // ------------------------------------------------------------------ enums

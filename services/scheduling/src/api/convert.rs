@@ -1,57 +1,24 @@
 //! Proto ↔ domain conversions and the parsing of request fields; every
 //! parse error names the field as the caller spelled it.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use collegium_proto::{common::v1 as common, scheduling::v1 as pb};
+use collegium_proto::scheduling::v1 as pb;
 use platform::{
     auth::Role,
     error::{Error, Result, Violations},
-    page::Page,
 };
 use uuid::Uuid;
 
 use crate::{domain, membership::Audience};
 
-pub fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// Parses a required id field.
-pub fn id(field: &str, value: &str) -> Result<Uuid> {
-    Uuid::parse_str(value.trim()).map_err(|_| Error::invalid(field, "not a valid id"))
-}
+pub use platform::fields::{id, ids, opt_instant, page, page_info, ts};
 
 pub fn opt_id(field: &str, value: &Option<String>) -> Result<Option<Uuid>> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => id(field, v).map(Some),
     }
-}
-
-pub fn ids(field: &str, values: &[String]) -> Result<Vec<Uuid>> {
-    if values.len() > platform::page::MAX_PAGE_SIZE as usize {
-        return Err(Error::invalid(
-            field,
-            format!("at most {} ids per call", platform::page::MAX_PAGE_SIZE),
-        ));
-    }
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| id(&format!("{field}[{i}]"), v))
-        .collect()
-}
-
-/// An optional RFC 3339 instant ("" = none).
-pub fn opt_instant(field: &str, value: &str) -> Result<Option<DateTime<Utc>>> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Ok(None);
-    }
-    DateTime::parse_from_rfc3339(v)
-        .map(|t| Some(t.with_timezone(&Utc)))
-        .map_err(|_| Error::invalid(field, "not an RFC 3339 instant, e.g. 2026-10-14T15:00:00Z"))
 }
 
 pub fn instant(field: &str, value: &str) -> Result<DateTime<Utc>> {
@@ -63,17 +30,6 @@ pub fn zone(field: &str, value: &str) -> Result<Tz> {
         .trim()
         .parse::<Tz>()
         .map_err(|_| Error::invalid(field, format!("unknown IANA time zone {value:?}")))
-}
-
-pub fn page(p: &Option<common::PageRequest>) -> Result<Page> {
-    let p = p.clone().unwrap_or_default();
-    Page::new(p.page_size, &p.page_token)
-}
-
-pub fn page_info(next: String) -> Option<common::PageInfo> {
-    Some(common::PageInfo {
-        next_page_token: next,
-    })
 }
 
 pub fn non_empty(s: &str) -> Option<String> {
