@@ -1046,34 +1046,19 @@ impl pb::scoring_service_server::ScoringService for ScoringApi {
                 .run_session(&p, id("session_id", &r.session_id)?)
                 .await?;
             let progress = self.store.progress(p.tenant, s.id).await?;
-            let mut scored = Vec::new();
-            let mut already = HashMap::new();
-            for sc in &progress.scorers {
-                already.insert(sc.scorer_id, sc.backreads);
-                scored.extend(sc.not_backread.iter().map(|a| (sc.scorer_id, *a)));
-            }
-            // Every submitted read of a scorer counts toward their quota.
-            let totals: HashMap<Uuid, u32> = progress
-                .scorers
-                .iter()
-                .map(|sc| (sc.scorer_id, sc.submitted))
-                .collect();
+            // Every submitted read of a scorer counts toward their quota; the
+            // reads still to check come from those not backread yet.
             let mut chosen = Vec::new();
-            for (scorer, total) in &totals {
-                let required = (s.backread_share * f64::from(*total) - 1e-9)
-                    .ceil()
-                    .max(0.0) as u32;
-                let done = already.get(scorer).copied().unwrap_or(0);
-                if required <= done {
+            for sc in &progress.scorers {
+                let required = assignment::quota(s.backread_share, sc.submitted as usize);
+                let need = required.saturating_sub(sc.backreads as usize);
+                if need == 0 {
                     continue;
                 }
-                let mine: Vec<(Uuid, Uuid)> = scored
-                    .iter()
-                    .filter(|(sc, _)| sc == scorer)
-                    .copied()
-                    .collect();
+                let mine: Vec<(Uuid, Uuid)> =
+                    sc.not_backread.iter().map(|a| (sc.scorer_id, *a)).collect();
                 let picked = assignment::backread_sample(&mine, 1.0, &HashMap::new(), s.id);
-                chosen.extend(picked.into_iter().take((required - done) as usize));
+                chosen.extend(picked.into_iter().take(need));
             }
             let reads = self.store.get_assignments(p.tenant, &chosen).await?;
             let backreads: Vec<Assignment> = reads
@@ -1182,9 +1167,10 @@ impl pb::scoring_service_server::ScoringService for ScoringApi {
                         scorer_id: sc.scorer_id.to_string(),
                         assigned: sc.assigned,
                         submitted: sc.submitted,
-                        backreads_required: (s.backread_share * f64::from(sc.submitted) - 1e-9)
-                            .ceil()
-                            .max(0.0) as u32,
+                        backreads_required: assignment::quota(
+                            s.backread_share,
+                            sc.submitted as usize,
+                        ) as u32,
                         backreads_done: sc.backreads,
                     })
                     .collect(),

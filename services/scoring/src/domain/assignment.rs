@@ -199,8 +199,9 @@ fn sampling_order(ids: impl IntoIterator<Item = Uuid>, seed: Uuid) -> Vec<Uuid> 
     ordered
 }
 
-/// `ceil(share * n)`, clamped to `0..=n`, robust to floating-point noise.
-fn quota(share: f64, n: usize) -> usize {
+/// `ceil(share * n)`, clamped to `0..=n`, robust to floating-point noise
+/// (the size of a sample, and a scorer's backread quota).
+pub fn quota(share: f64, n: usize) -> usize {
     if n == 0 || share.is_nan() || share <= 0.0 {
         return 0;
     }
