@@ -227,6 +227,19 @@ pub async fn migrate_postgres(owner_url: &str, schema: &str, migrator: &Migrator
             "DO $$ BEGIN IF to_regclass('{schema}.audit_log') IS NOT NULL THEN \
              REVOKE UPDATE, DELETE ON {s}.audit_log FROM {a}; END IF; END $$"
         ),
+        // ... except through retention: one tenant's records before a cutoff
+        // (`TenantTxExt::expire_common`), in the tenant of the transaction.
+        format!(
+            "DO $do$ BEGIN IF to_regclass('{schema}.audit_log') IS NOT NULL THEN \
+             CREATE OR REPLACE FUNCTION {s}.expire_audit_log(tenant UUID, cutoff TIMESTAMPTZ) \
+             RETURNS BIGINT LANGUAGE sql SECURITY DEFINER SET search_path = {s} AS $f$ \
+             WITH gone AS (DELETE FROM audit_log WHERE tenant_id = tenant \
+             AND tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid \
+             AND at < cutoff RETURNING 1) SELECT count(*) FROM gone $f$; \
+             REVOKE ALL ON FUNCTION {s}.expire_audit_log(UUID, TIMESTAMPTZ) FROM PUBLIC; \
+             GRANT EXECUTE ON FUNCTION {s}.expire_audit_log(UUID, TIMESTAMPTZ) TO {a}; \
+             END IF; END $do$"
+        ),
     ] {
         owner.execute(stmt.as_str()).await?;
     }

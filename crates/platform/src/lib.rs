@@ -8,7 +8,8 @@
 //! - [`tx`]: the audit record and outbox event every mutation writes;
 //! - [`events`]: the outbox relay and the event bus (Redis Streams, in-process);
 //! - [`grpc`]: the server kit (auth, health, reflection, drain) and client channels;
-//! - [`page`]: cursor pagination.
+//! - [`page`]: cursor pagination;
+//! - [`retention`]: the retention categories and what `ApplyRetention` takes and answers.
 
 pub mod auth;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod events;
 pub mod fields;
 pub mod grpc;
 pub mod page;
+pub mod retention;
 pub mod telemetry;
 pub mod tx;
 

@@ -19,7 +19,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction, types::Json};
 use uuid::Uuid;
 
-use crate::{auth::TenantId, error::Result, events::EventEnvelope};
+use crate::{
+    auth::TenantId,
+    error::Result,
+    events::EventEnvelope,
+    retention::{Category, Count, Cutoffs},
+};
 
 /// Rows per multi-row INSERT of [`TenantTxExt::audit_all`] and
 /// [`TenantTxExt::emit_all`] (nine parameters a row at most: well under
@@ -54,10 +59,20 @@ pub trait TenantTxExt {
     /// Records that `consumer` handles `event` in this transaction. `false`
     /// means it was handled before: skip the work (and commit nothing new).
     async fn first_delivery(&mut self, consumer: &str, event: &EventEnvelope) -> Result<bool>;
+    /// Applies the retention categories every service holds to this
+    /// tenant: `audit_log` (audit records written before the cutoff) and
+    /// `published_events` (outbox rows published before it). A dry run only
+    /// counts. A category without a cutoff is left alone and not reported.
+    async fn expire_common(
+        &mut self,
+        tenant: TenantId,
+        cutoffs: &Cutoffs,
+        dry_run: bool,
+    ) -> Result<Vec<Count>>;
 }
 
 macro_rules! impl_tenant_tx_ext {
-    ($db:ty) => {
+    ($db:ty, $expire_audit:expr, $expire_audit_counts:literal) => {
         #[async_trait]
         impl TenantTxExt for Transaction<'static, $db> {
             async fn audit(&mut self, e: &AuditEntry) -> Result<()> {
@@ -121,9 +136,71 @@ macro_rules! impl_tenant_tx_ext {
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
+
+            async fn expire_common(
+                &mut self,
+                tenant: TenantId,
+                cutoffs: &Cutoffs,
+                dry_run: bool,
+            ) -> Result<Vec<Count>> {
+                let mut out = Vec::new();
+                if let Some(before) = cutoffs.get(Category::AuditLog) {
+                    let n = if dry_run {
+                        sqlx::query_scalar::<_, i64>(
+                            "SELECT COUNT(*) FROM audit_log WHERE tenant_id = $1 AND at < $2",
+                        )
+                        .bind(tenant.0)
+                        .bind(before)
+                        .fetch_one(&mut **self)
+                        .await? as u64
+                    } else if $expire_audit_counts {
+                        sqlx::query_scalar::<_, i64>($expire_audit)
+                            .bind(tenant.0)
+                            .bind(before)
+                            .fetch_one(&mut **self)
+                            .await? as u64
+                    } else {
+                        sqlx::query($expire_audit)
+                            .bind(tenant.0)
+                            .bind(before)
+                            .execute(&mut **self)
+                            .await?
+                            .rows_affected()
+                    };
+                    out.push(Count::new(Category::AuditLog, "audit_records", n));
+                }
+                if let Some(before) = cutoffs.get(Category::PublishedEvents) {
+                    const WHERE: &str = "FROM outbox WHERE tenant_id = $1 \
+                         AND published_at IS NOT NULL AND published_at < $2";
+                    let n = if dry_run {
+                        sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) {WHERE}"))
+                            .bind(tenant.0)
+                            .bind(before)
+                            .fetch_one(&mut **self)
+                            .await? as u64
+                    } else {
+                        sqlx::query(&format!("DELETE {WHERE}"))
+                            .bind(tenant.0)
+                            .bind(before)
+                            .execute(&mut **self)
+                            .await?
+                            .rows_affected()
+                    };
+                    out.push(Count::new(Category::PublishedEvents, "outbox_events", n));
+                }
+                Ok(out)
+            }
         }
     };
 }
 
-impl_tenant_tx_ext!(Postgres);
-impl_tenant_tx_ext!(Sqlite);
+// On PostgreSQL the application role may not delete from the append-only
+// audit log; `expire_audit_log` (created with every schema by
+// `db::migrate_postgres`, SECURITY DEFINER) deletes one tenant's records
+// before a cutoff and nothing else.
+impl_tenant_tx_ext!(Postgres, "SELECT expire_audit_log($1, $2)", true);
+impl_tenant_tx_ext!(
+    Sqlite,
+    "DELETE FROM audit_log WHERE tenant_id = $1 AND at < $2",
+    false
+);
