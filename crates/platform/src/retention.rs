@@ -196,6 +196,19 @@ pub fn cutoff(now: DateTime<Utc>, days: u32) -> DateTime<Utc> {
     now - Duration::days(i64::from(days))
 }
 
+/// The cutoffs of a tenant's periods at `now`: one per category with a
+/// period (`None` keeps the data).
+pub fn cutoffs_at(
+    now: DateTime<Utc>,
+    periods: impl IntoIterator<Item = (Category, Option<u32>)>,
+) -> Cutoffs {
+    Cutoffs::new(
+        periods
+            .into_iter()
+            .filter_map(|(c, days)| days.map(|d| (c, cutoff(now, d)))),
+    )
+}
+
 /// The cutoffs of one `ApplyRetention` call, checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cutoffs(BTreeMap<Category, DateTime<Utc>>);
@@ -360,7 +373,10 @@ mod tests {
     #[test]
     fn bad_cutoffs_name_their_field() {
         for (cutoffs, field) in [
-            (vec![req("nope", "2020-01-01T00:00:00Z")], "cutoffs[0].category"),
+            (
+                vec![req("nope", "2020-01-01T00:00:00Z")],
+                "cutoffs[0].category",
+            ),
             (vec![req("audit_log", "last year")], "cutoffs[0].before"),
             (vec![req("audit_log", "")], "cutoffs[0].before"),
             (
@@ -390,6 +406,28 @@ mod tests {
         for c in Category::ALL {
             assert!(c.validate_days("days", c.default_days()).is_ok(), "{c:?}");
         }
+    }
+
+    #[test]
+    fn cutoffs_cover_exactly_the_categories_with_a_period() {
+        let c = cutoffs_at(
+            now(),
+            [
+                (Category::AuditLog, Some(400)),
+                (Category::StudentWork, None),
+                (Category::PublishedEvents, Some(30)),
+            ],
+        );
+        assert_eq!(
+            c.get(Category::AuditLog),
+            Some("2025-10-21T12:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            c.get(Category::PublishedEvents),
+            Some("2026-10-26T12:00:00Z".parse().unwrap())
+        );
+        assert_eq!(c.get(Category::StudentWork), None);
+        assert_eq!(c.iter().count(), 2);
     }
 
     #[test]

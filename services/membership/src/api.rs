@@ -8,6 +8,7 @@
 //! hidden by the consent rule in `domain::contact`.
 
 mod research;
+mod retention;
 mod subject_requests;
 
 use std::{collections::HashSet, str::FromStr, sync::Arc};
@@ -1309,6 +1310,60 @@ impl pb::membership_service_server::MembershipService for MembershipApi {
     ) -> Result<Response<pb::ErasureReport>, Status> {
         let p = principal(&req)?;
         respond(self.erase_person_data_in(&p, req.into_inner())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn get_retention_policy(
+        &self,
+        req: Request<pb::GetRetentionPolicyRequest>,
+    ) -> Result<Response<pb::RetentionPolicy>, Status> {
+        let p = principal(&req)?;
+        respond(self.get_retention_policy_in(&p, req.into_inner())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn set_retention_period(
+        &self,
+        req: Request<pb::SetRetentionPeriodRequest>,
+    ) -> Result<Response<pb::RetentionPolicy>, Status> {
+        let p = principal(&req)?;
+        respond(self.set_retention_period_in(&p, req.into_inner())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn list_expired_people(
+        &self,
+        req: Request<pb::ListExpiredPeopleRequest>,
+    ) -> Result<Response<pb::ExpiredPeoplePage>, Status> {
+        let p = principal(&req)?;
+        respond(self.list_expired_people_in(&p, req.into_inner())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn apply_retention(
+        &self,
+        req: Request<collegium_proto::common::v1::ApplyRetentionRequest>,
+    ) -> Result<Response<collegium_proto::common::v1::RetentionReport>, Status> {
+        let p = principal(&req)?;
+        respond(self.apply_retention_in(&p, req.into_inner())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn record_retention_run(
+        &self,
+        req: Request<pb::RecordRetentionRunRequest>,
+    ) -> Result<Response<pb::RetentionRun>, Status> {
+        let p = principal(&req)?;
+        respond(self.record_retention_run_in(&p, req.into_inner())).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn list_retention_runs(
+        &self,
+        req: Request<pb::ListRetentionRunsRequest>,
+    ) -> Result<Response<pb::RetentionRunPage>, Status> {
+        let p = principal(&req)?;
+        respond(self.list_retention_runs_in(&p, req.into_inner())).await
     }
 }
 

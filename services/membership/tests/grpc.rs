@@ -1953,3 +1953,205 @@ async fn person_data_requests_are_admin_only_and_keep_to_the_callers_tenant() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn retention_is_for_admins_and_the_job_checked_and_kept_to_the_callers_tenant() {
+    use collegium_proto::common::v1 as common;
+    bounded(async {
+        let app = spawn_app().await;
+        let a = seed_tenant(&app.store, "alpha").await;
+        let b = seed_tenant(&app.store, "beta").await;
+        let long_ago = "2020-01-01T00:00:00Z".to_string();
+
+        // A teacher may do none of it.
+        let mut teacher = app.teacher(a.id(), a.lead.id);
+        expect_code(
+            teacher
+                .get_retention_policy(pb::GetRetentionPolicyRequest {})
+                .await,
+            Code::PermissionDenied,
+        );
+        expect_code(
+            teacher
+                .set_retention_period(pb::SetRetentionPeriodRequest {
+                    category: "audit_log".into(),
+                    days: None,
+                    reset: false,
+                })
+                .await,
+            Code::PermissionDenied,
+        );
+        expect_code(
+            teacher
+                .list_expired_people(pb::ListExpiredPeopleRequest {
+                    before: long_ago.clone(),
+                    page: page(),
+                })
+                .await,
+            Code::PermissionDenied,
+        );
+        expect_code(
+            teacher
+                .apply_retention(common::ApplyRetentionRequest {
+                    cutoffs: vec![],
+                    dry_run: true,
+                })
+                .await,
+            Code::PermissionDenied,
+        );
+        expect_code(
+            teacher
+                .list_retention_runs(pb::ListRetentionRunsRequest { page: page() })
+                .await,
+            Code::PermissionDenied,
+        );
+
+        // Bad input names the field.
+        let (mut admin_a, _) = app.admin(a.id());
+        expect_fields(
+            admin_a
+                .set_retention_period(pb::SetRetentionPeriodRequest {
+                    category: "everything".into(),
+                    days: Some(400),
+                    reset: false,
+                })
+                .await,
+            &["category"],
+        );
+        expect_fields(
+            admin_a
+                .set_retention_period(pb::SetRetentionPeriodRequest {
+                    category: "audit_log".into(),
+                    days: Some(10),
+                    reset: false,
+                })
+                .await,
+            &["days"],
+        );
+        expect_fields(
+            admin_a
+                .set_retention_period(pb::SetRetentionPeriodRequest {
+                    category: "audit_log".into(),
+                    days: Some(400),
+                    reset: true,
+                })
+                .await,
+            &["days"],
+        );
+        // No listing of people inactive for less than the minimum period.
+        expect_fields(
+            admin_a
+                .list_expired_people(pb::ListExpiredPeopleRequest {
+                    before: chrono::Utc::now().to_rfc3339(),
+                    page: page(),
+                })
+                .await,
+            &["before"],
+        );
+        expect_fields(
+            admin_a
+                .apply_retention(common::ApplyRetentionRequest {
+                    cutoffs: vec![common::RetentionCutoff {
+                        category: "audit_log".into(),
+                        before: chrono::Utc::now().to_rfc3339(),
+                    }],
+                    dry_run: false,
+                })
+                .await,
+            &["cutoffs[0].before"],
+        );
+
+        // A's admin keeps notifications for 90 days; B's policy is untouched.
+        let policy = admin_a
+            .set_retention_period(pb::SetRetentionPeriodRequest {
+                category: "notifications".into(),
+                days: Some(90),
+                reset: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let period = |p: &pb::RetentionPolicy, c: &str| {
+            p.periods
+                .iter()
+                .find(|x| x.category == c)
+                .unwrap_or_else(|| panic!("{c} in {p:?}"))
+                .clone()
+        };
+        let n = period(&policy, "notifications");
+        assert_eq!((n.days, n.is_default, n.min_days), (Some(90), false, 30));
+        assert_eq!(n.services, vec!["notifications".to_string()]);
+        let (mut admin_b, _) = app.admin(b.id());
+        let b_policy = admin_b
+            .get_retention_policy(pb::GetRetentionPolicyRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(period(&b_policy, "notifications").days, Some(365));
+        assert!(period(&b_policy, "notifications").is_default);
+
+        // The job's service token lists A's expired people only, and records a run.
+        let service = app.issuer.signer.service_token("retention", a.id());
+        let mut job = app.client(&service);
+        let cutoff = platform::fields::ts(chrono::Utc::now() - chrono::Duration::days(30));
+        let listed = job
+            .list_expired_people(pb::ListExpiredPeopleRequest {
+                before: cutoff,
+                page: page(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        // Everybody seeded is active or was deactivated just now.
+        assert_eq!(listed.person_ids, Vec::<String>::new());
+        let report = job
+            .apply_retention(common::ApplyRetentionRequest {
+                cutoffs: vec![common::RetentionCutoff {
+                    category: "audit_log".into(),
+                    before: long_ago.clone(),
+                }],
+                dry_run: true,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(report.service, "membership");
+        assert_eq!(report.counts.len(), 1);
+        assert_eq!(
+            (report.counts[0].kind.as_str(), report.counts[0].count),
+            ("audit_records", 0)
+        );
+        let run = job
+            .record_retention_run(pb::RecordRetentionRunRequest {
+                dry_run: true,
+                started_at: long_ago.clone(),
+                cutoffs: vec![common::RetentionCutoff {
+                    category: "audit_log".into(),
+                    before: long_ago.clone(),
+                }],
+                reports: vec![report],
+                error: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(run.actor, "service:retention");
+        let runs_a = admin_a
+            .list_retention_runs(pb::ListRetentionRunsRequest { page: page() })
+            .await
+            .unwrap()
+            .into_inner()
+            .runs;
+        assert_eq!(runs_a[0], run);
+        // B sees its own (seeded) run only.
+        let runs_b = admin_b
+            .list_retention_runs(pb::ListRetentionRunsRequest { page: page() })
+            .await
+            .unwrap()
+            .into_inner()
+            .runs;
+        assert_eq!(runs_b.len(), 1);
+        assert_eq!(runs_b[0].id, b.retention_run.id.to_string());
+    })
+    .await;
+}

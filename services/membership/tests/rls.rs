@@ -41,6 +41,8 @@ async fn the_app_role_sees_only_the_tenant_set_for_its_transaction() {
             "research_agreements",
             "research_agreement_researchers",
             "disclosures",
+            "retention_periods",
+            "retention_runs",
         ] {
             assert!(tables.iter().any(|t| t == known), "{known} in {tables:?}");
         }

@@ -68,6 +68,10 @@ contract!(
     tenants_never_see_each_others_agreements_or_disclosures,
     a_persons_data_is_exported_whole_and_only_in_their_tenant,
     erasure_anonymises_a_person_keeps_records_and_is_idempotent,
+    retention_periods_default_set_keep_and_reset_each_audited,
+    people_inactive_before_the_cutoff_are_listed_for_erasure,
+    retention_expires_only_the_tenants_audit_records_before_the_cutoff,
+    retention_runs_are_recorded_and_listed_newest_first,
 );
 
 fn ids<T>(items: &[T], id: impl Fn(&T) -> Uuid) -> Vec<Uuid> {
@@ -3203,4 +3207,253 @@ async fn erasure_anonymises_a_person_keeps_records_and_is_idempotent(store: &dyn
     assert_eq!(b_after["consents"], b_before["consents"]);
     assert_eq!(b_after["mentorships"], b_before["mentorships"]);
     assert_eq!(b_after["audit_records"], b_before["audit_records"]);
+}
+
+// ------------------------------------------------------------------ retention
+
+async fn retention_periods_default_set_keep_and_reset_each_audited(store: &dyn MembershipStore) {
+    use platform::retention::Category;
+    let t = tenant(store, "alpha").await;
+    let b = tenant(store, "beta").await;
+    assert_eq!(store.retention_periods(t).await.unwrap(), vec![]);
+
+    store
+        .set_retention_period(t, ACTOR, Category::AuditLog, Some(Some(400)))
+        .await
+        .unwrap();
+    store
+        .set_retention_period(t, ACTOR, Category::Notifications, Some(None))
+        .await
+        .unwrap();
+    // The same value again changes (and audits) nothing.
+    store
+        .set_retention_period(t, ACTOR, Category::AuditLog, Some(Some(400)))
+        .await
+        .unwrap();
+    let mut periods = store.retention_periods(t).await.unwrap();
+    periods.sort();
+    assert_eq!(
+        periods,
+        vec![
+            (Category::Notifications, None),
+            (Category::AuditLog, Some(400))
+        ]
+    );
+    // Below the category's minimum: refused, nothing written.
+    expect_invalid(
+        store
+            .set_retention_period(t, ACTOR, Category::AuditLog, Some(Some(30)))
+            .await,
+        &["days"],
+    );
+    // Reset: back to the default.
+    store
+        .set_retention_period(t, ACTOR, Category::AuditLog, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.retention_periods(t).await.unwrap(),
+        vec![(Category::Notifications, None)]
+    );
+    let audited: Vec<_> = all_audit(store, t)
+        .await
+        .into_iter()
+        .filter(|r| r.action == "retention.period_set")
+        .collect();
+    assert_eq!(audited.len(), 3, "{audited:?}");
+    assert_eq!(audited[0].after.as_ref().unwrap()["days"], json!(400));
+    assert_eq!(audited[2].before.as_ref().unwrap()["days"], json!(400));
+    assert_eq!(audited[2].after.as_ref().unwrap()["default"], json!(true));
+    // The other tenant's policy is its own.
+    assert_eq!(store.retention_periods(b).await.unwrap(), vec![]);
+}
+
+async fn people_inactive_before_the_cutoff_are_listed_for_erasure(store: &dyn MembershipStore) {
+    let t = tenant(store, "alpha").await;
+    let b = tenant(store, "beta").await;
+    let deactivate = |id: Uuid, active: bool| async move {
+        store
+            .update_person(
+                t,
+                ACTOR,
+                id,
+                PersonPatch {
+                    active: Some(active),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+    };
+    let gone = person(store, t, "Gone", None).await;
+    let back = person(store, t, "Back", None).await;
+    // Active throughout: never listed.
+    person(store, t, "Here", None).await;
+    let erased = person(store, t, "Erased", None).await;
+    let other = person(store, b, "Other", None).await;
+    let before_any = chrono::Utc::now();
+    deactivate(gone.id, false).await;
+    deactivate(back.id, false).await;
+    deactivate(back.id, true).await;
+    deactivate(erased.id, false).await;
+    store.erase_person_data(t, ACTOR, erased.id).await.unwrap();
+    store
+        .update_person(
+            b,
+            ACTOR,
+            other.id,
+            PersonPatch {
+                active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let after_all = chrono::Utc::now();
+    // An edit while inactive does not restart the clock.
+    store
+        .update_person(
+            t,
+            ACTOR,
+            gone.id,
+            PersonPatch {
+                given_name: Some("Still gone".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let expired = |tenant: TenantId, before| async move {
+        all_pages(|p| store.expired_people(tenant, before, p)).await
+    };
+    assert_eq!(expired(t, before_any).await, Vec::<Uuid>::new());
+    assert_eq!(expired(t, after_all).await, vec![gone.id]);
+    assert_eq!(expired(b, after_all).await, vec![other.id]);
+}
+
+async fn retention_expires_only_the_tenants_audit_records_before_the_cutoff(
+    store: &dyn MembershipStore,
+) {
+    use platform::retention::{Category, Cutoffs};
+    let t = tenant(store, "alpha").await;
+    let b = tenant(store, "beta").await;
+    person(store, t, "Old", None).await;
+    person(store, b, "Other", None).await;
+    let mid = chrono::Utc::now();
+    let kept = person(store, t, "New", None).await;
+    let audit_a = all_audit(store, t).await;
+    let audit_b = all_audit(store, b).await;
+    let old = audit_a.iter().filter(|r| r.at < mid).count() as u64;
+    assert!(old >= 1 && (old as usize) < audit_a.len(), "{audit_a:?}");
+
+    let cutoffs = Cutoffs::new([(Category::AuditLog, mid), (Category::PublishedEvents, mid)]);
+    let counts = |c: &[platform::retention::Count]| {
+        c.iter()
+            .map(|c| (c.category, c.kind.clone(), c.count))
+            .collect::<Vec<_>>()
+    };
+    let dry = store
+        .apply_retention(t, ACTOR, &cutoffs, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(&dry),
+        vec![
+            (Category::AuditLog, "audit_records".to_string(), old),
+            // Nothing was handed to a bus here: unpublished events are never expired.
+            (Category::PublishedEvents, "outbox_events".to_string(), 0),
+        ]
+    );
+    assert_eq!(
+        all_audit(store, t).await,
+        audit_a,
+        "a dry run changes nothing"
+    );
+
+    let done = store
+        .apply_retention(t, ACTOR, &cutoffs, false)
+        .await
+        .unwrap();
+    assert_eq!(counts(&done), counts(&dry));
+    let after = all_audit(store, t).await;
+    assert!(after.iter().all(|r| r.at >= mid), "{after:?}");
+    assert!(after.iter().any(|r| r.target_id == kept.id.to_string()));
+    let applied: Vec<_> = after
+        .iter()
+        .filter(|r| r.action == "retention.applied")
+        .collect();
+    assert_eq!(applied.len(), 1);
+    assert_eq!(
+        applied[0].after.as_ref().unwrap()["counts"]["audit_log.audit_records"],
+        json!(old)
+    );
+    // The other tenant keeps everything.
+    assert_eq!(all_audit(store, b).await, audit_b);
+
+    // Again: nothing left to expire.
+    let again = store
+        .apply_retention(t, ACTOR, &cutoffs, false)
+        .await
+        .unwrap();
+    assert!(again.iter().all(|c| c.count == 0), "{again:?}");
+}
+
+async fn retention_runs_are_recorded_and_listed_newest_first(store: &dyn MembershipStore) {
+    use collegium_membership::domain::retention::{ReportCount, ServiceReport};
+    let t = tenant(store, "alpha").await;
+    let b = tenant(store, "beta").await;
+    let run = |dry_run: bool, error: Option<&str>| NewRetentionRun {
+        dry_run,
+        started_at: chrono::Utc::now(),
+        cutoffs: [("audit_log".to_string(), "2025-10-21T03:00:00Z".to_string())].into(),
+        reports: vec![ServiceReport {
+            service: "scheduling".into(),
+            dry_run,
+            counts: vec![ReportCount {
+                category: "audit_log".into(),
+                kind: "audit_records".into(),
+                action: "deleted".into(),
+                count: 12,
+            }],
+        }],
+        error: error.map(str::to_string),
+    };
+    let first = store
+        .record_retention_run(t, ACTOR, run(true, None))
+        .await
+        .unwrap();
+    let second = store
+        .record_retention_run(
+            t,
+            "service:retention",
+            run(false, Some("scoring: unavailable")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.actor, "service:retention");
+    assert_eq!(second.reports[0].counts[0].count, 12);
+    let listed = all_pages(|p| store.list_retention_runs(t, p)).await;
+    assert_eq!(listed, vec![second.clone(), first.clone()]);
+    // Paging keeps the order.
+    let (page1, next) = store
+        .list_retention_runs(t, Page::new(1, "").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page1, vec![second.clone()]);
+    let (page2, _) = store
+        .list_retention_runs(t, Page::new(1, &next).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page2, vec![first.clone()]);
+    assert!(
+        all_audit(store, t)
+            .await
+            .iter()
+            .any(|r| r.action == "retention.run_recorded" && r.target_id == first.id.to_string())
+    );
+    assert_eq!(
+        all_pages(|p| store.list_retention_runs(b, p)).await,
+        Vec::<RetentionRun>::new()
+    );
 }

@@ -4,12 +4,14 @@
 
 pub mod contact;
 pub mod research;
+pub mod retention;
 pub mod validate;
 
 pub use research::{
     AgreementFilter, DataScope, Disclosure, DisclosureFilter, NewDisclosure, NewResearchAgreement,
     ResearchAgreement,
 };
+pub use retention::{NewRetentionRun, RetentionPeriod, RetentionRun};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use platform::auth::{Role, TenantId};

@@ -12,7 +12,13 @@ pub mod sqlite;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use platform::{auth::TenantId, error::Result, page::Page};
+use chrono::{DateTime, Utc};
+use platform::{
+    auth::TenantId,
+    error::Result,
+    page::Page,
+    retention::{Category, Count, Cutoffs},
+};
 use uuid::Uuid;
 
 use crate::{
@@ -269,6 +275,52 @@ pub trait MembershipStore: Send + Sync + 'static {
         actor: &str,
         person: Uuid,
     ) -> Result<ErasureCounts>;
+
+    // Retention (see `crate::domain::retention`).
+
+    /// The periods the tenant has set (categories left at the default are
+    /// absent; `None` = kept until erased by hand).
+    async fn retention_periods(&self, t: TenantId) -> Result<Vec<(Category, Option<u32>)>>;
+    /// Sets one category's period (`Some(days)`, or `Some(None)` to keep
+    /// the data) or resets it to the default (`None`). Validated against the
+    /// category's bounds; audited `retention.period_set` with before and
+    /// after, only when it changes.
+    async fn set_retention_period(
+        &self,
+        t: TenantId,
+        actor: &str,
+        category: Category,
+        days: Option<Option<u32>>,
+    ) -> Result<()>;
+    /// People inactive since before `before` (deactivated by an admin or a
+    /// roster import; a person created inactive counts from creation) and
+    /// not yet erased, by id.
+    async fn expired_people(
+        &self,
+        t: TenantId,
+        before: DateTime<Utc>,
+        page: Page,
+    ) -> Result<Paged<Uuid>>;
+    /// Membership's own expiry: the audit log and published events (the
+    /// `inactive_people` category is carried out by the retention job,
+    /// which erases each person in every service). A real run is audited
+    /// `retention.applied`; a dry run changes nothing.
+    async fn apply_retention(
+        &self,
+        t: TenantId,
+        actor: &str,
+        cutoffs: &Cutoffs,
+        dry_run: bool,
+    ) -> Result<Vec<Count>>;
+    /// Records a run of the retention job (audited `retention.run_recorded`).
+    async fn record_retention_run(
+        &self,
+        t: TenantId,
+        actor: &str,
+        run: NewRetentionRun,
+    ) -> Result<RetentionRun>;
+    /// Runs, newest first.
+    async fn list_retention_runs(&self, t: TenantId, page: Page) -> Result<Paged<RetentionRun>>;
 
     // Roster import (see `crate::roster`): the job runner calls these.
 

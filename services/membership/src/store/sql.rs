@@ -13,6 +13,7 @@ use platform::{
     error::{Error, Result},
     events::{EventBus, EventEnvelope},
     page::Page,
+    retention::{self, Category, Count, Cutoffs},
     tx::{AuditEntry, TenantTxExt},
 };
 use serde::Serialize;
@@ -25,6 +26,7 @@ use crate::{
         BatchOutcome, ImportJob, JobEnd, JobStatus, NewImportJob, PersonUpsert, Rejection,
         RosterBatch, RosterSnapshot, RowRef, SourceKind, merge_person,
     },
+    domain::retention::ServiceReport,
     store::{ErasureCounts, MembershipStore, Paged},
 };
 
@@ -401,6 +403,36 @@ impl TryFrom<DisclosureRow> for Disclosure {
 
 const DISCLOSURE_COLUMNS: &str =
     "id, agreement_id, recipient_id, scope, dataset, row_count, excluded, disclosed_at";
+
+#[derive(FromRow)]
+struct RetentionRunRow {
+    id: Uuid,
+    actor: String,
+    dry_run: bool,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
+    cutoffs: Json<std::collections::BTreeMap<String, String>>,
+    reports: Json<Vec<ServiceReport>>,
+    error: Option<String>,
+}
+
+impl From<RetentionRunRow> for RetentionRun {
+    fn from(r: RetentionRunRow) -> Self {
+        RetentionRun {
+            id: r.id,
+            actor: r.actor,
+            dry_run: r.dry_run,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            cutoffs: r.cutoffs.0,
+            reports: r.reports.0,
+            error: r.error,
+        }
+    }
+}
+
+const RETENTION_RUN_COLUMNS: &str =
+    "id, actor, dry_run, started_at, finished_at, cutoffs, reports, error";
 
 #[derive(FromRow)]
 struct AuditRow {
@@ -991,6 +1023,12 @@ fn checked_person(up: &PersonUpsert) -> std::result::Result<PersonUpsert, String
     })
 }
 
+/// Keeps `people.inactive_since` (the clock of the `inactive_people`
+/// retention category) with `active` bound as $8 and now as $9: set when a
+/// person becomes inactive, kept while they stay so, cleared when active.
+const INACTIVE_SINCE_8_9: &str =
+    "inactive_since = CASE WHEN $8 THEN NULL ELSE COALESCE(inactive_since, $9) END";
+
 async fn write_person(
     tx: &mut Transaction<'static, Db>,
     t: TenantId,
@@ -998,8 +1036,8 @@ async fn write_person(
 ) -> Result<Person> {
     let row: PersonRow = sqlx::query_as(&format!(
         "UPDATE people SET given_name = $3, family_name = $4, email = $5, phone = $6, \
-         organisation_id = $7, active = $8 WHERE tenant_id = $1 AND id = $2 \
-         RETURNING {PERSON_COLUMNS}"
+         organisation_id = $7, active = $8, {INACTIVE_SINCE_8_9} \
+         WHERE tenant_id = $1 AND id = $2 RETURNING {PERSON_COLUMNS}"
     ))
     .bind(t.0)
     .bind(p.id)
@@ -1009,6 +1047,7 @@ async fn write_person(
     .bind(&p.contact.phone)
     .bind(p.organisation_id)
     .bind(p.active)
+    .bind(stored_instant(Utc::now()))
     .fetch_one(&mut **tx)
     .await
     .map_err(|e| conflict_on(e, &[PERSON_EMAIL, PERSON_EXTERNAL_ID]))?;
@@ -1493,7 +1532,8 @@ impl MembershipStore for Store {
         let contact = contact.unwrap_or_else(|| before.contact.clone());
         let row: PersonRow = sqlx::query_as(&format!(
             "UPDATE people SET given_name = $3, family_name = $4, email = $5, phone = $6, \
-             address = $7, organisation_id = $8, time_zone = $9, active = $10 \
+             address = $7, organisation_id = $8, time_zone = $9, active = $10, \
+             inactive_since = CASE WHEN $10 THEN NULL ELSE COALESCE(inactive_since, $11) END \
              WHERE tenant_id = $1 AND id = $2 RETURNING {PERSON_COLUMNS}"
         ))
         .bind(t.0)
@@ -1506,6 +1546,7 @@ impl MembershipStore for Store {
         .bind(patch.organisation_id.unwrap_or(before.organisation_id))
         .bind(patch.time_zone.clone().unwrap_or(before.time_zone.clone()))
         .bind(patch.active.unwrap_or(before.active))
+        .bind(stored_instant(Utc::now()))
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| conflict_on(e, &[PERSON_EMAIL, PERSON_EXTERNAL_ID]))?;
@@ -2342,6 +2383,202 @@ impl MembershipStore for Store {
             })
             .collect();
         Ok(page.finish(records, |a| a.id))
+    }
+
+    async fn retention_periods(&self, t: TenantId) -> Result<Vec<(Category, Option<u32>)>> {
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT category, days FROM retention_periods WHERE tenant_id = $1 ORDER BY category",
+        )
+        .bind(t.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        // A category the platform no longer knows is ignored.
+        Ok(rows
+            .into_iter()
+            .filter_map(|(c, days)| {
+                Some((Category::parse("category", &c).ok()?, days.map(|d| d as u32)))
+            })
+            .collect())
+    }
+
+    async fn set_retention_period(
+        &self,
+        t: TenantId,
+        actor: &str,
+        category: Category,
+        days: Option<Option<u32>>,
+    ) -> Result<()> {
+        if let Some(days) = days {
+            category.validate_days("days", days)?;
+        }
+        let mut tx = self.tx(t).await?;
+        let before: Option<(Option<i64>,)> = sqlx::query_as(
+            "SELECT days FROM retention_periods WHERE tenant_id = $1 AND category = $2",
+        )
+        .bind(t.0)
+        .bind(category.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let before = before.map(|(d,)| d.map(|d| d as u32));
+        if before == days {
+            return Ok(());
+        }
+        match days {
+            Some(d) => {
+                sqlx::query(
+                    "INSERT INTO retention_periods (tenant_id, category, days, updated_by, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, category) DO UPDATE \
+                     SET days = EXCLUDED.days, updated_by = EXCLUDED.updated_by, \
+                     updated_at = EXCLUDED.updated_at",
+                )
+                .bind(t.0)
+                .bind(category.as_str())
+                .bind(d.map(i64::from))
+                .bind(actor)
+                .bind(stored_instant(Utc::now()))
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM retention_periods WHERE tenant_id = $1 AND category = $2")
+                    .bind(t.0)
+                    .bind(category.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let state = |d: Option<Option<u32>>| match d {
+            None => serde_json::json!({ "category": category.as_str(), "days": category.default_days(), "default": true }),
+            Some(d) => serde_json::json!({ "category": category.as_str(), "days": d, "default": false }),
+        };
+        record(
+            &mut tx,
+            t,
+            actor,
+            "retention.period_set",
+            t.0,
+            Some(&state(before)),
+            Some(&state(days)),
+        )
+        .await?;
+        self.commit(tx).await
+    }
+
+    async fn expired_people(
+        &self,
+        t: TenantId,
+        before: DateTime<Utc>,
+        page: Page,
+    ) -> Result<Paged<Uuid>> {
+        let mut tx = self.tx(t).await?;
+        let ids: Vec<(Uuid,)> = sqlx::query_as(
+            "SELECT id FROM people WHERE tenant_id = $1 AND NOT active AND erased_at IS NULL \
+             AND id > $2 AND COALESCE(inactive_since, created_at) < $3 ORDER BY id LIMIT $4",
+        )
+        .bind(t.0)
+        .bind(page.after_or_nil())
+        .bind(before)
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(page.finish(ids.into_iter().map(|(id,)| id).collect(), |id| *id))
+    }
+
+    async fn apply_retention(
+        &self,
+        t: TenantId,
+        actor: &str,
+        cutoffs: &Cutoffs,
+        dry_run: bool,
+    ) -> Result<Vec<Count>> {
+        let mut tx = self.tx(t).await?;
+        let counts = tx.expire_common(t, cutoffs, dry_run).await?;
+        if dry_run {
+            // Nothing to keep.
+            return Ok(counts);
+        }
+        record(
+            &mut tx,
+            t,
+            actor,
+            "retention.applied",
+            t.0,
+            None,
+            Some(&retention::audit_summary(cutoffs, &counts)),
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(counts)
+    }
+
+    async fn record_retention_run(
+        &self,
+        t: TenantId,
+        actor: &str,
+        run: NewRetentionRun,
+    ) -> Result<RetentionRun> {
+        let run = RetentionRun {
+            id: Uuid::now_v7(),
+            actor: actor.to_string(),
+            dry_run: run.dry_run,
+            started_at: stored_instant(run.started_at),
+            finished_at: stored_instant(Utc::now()),
+            cutoffs: run.cutoffs,
+            reports: run.reports,
+            error: run.error,
+        };
+        let mut tx = self.tx(t).await?;
+        sqlx::query(&format!(
+            "INSERT INTO retention_runs (tenant_id, {RETENTION_RUN_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(t.0)
+        .bind(run.id)
+        .bind(&run.actor)
+        .bind(run.dry_run)
+        .bind(run.started_at)
+        .bind(run.finished_at)
+        .bind(Json(&run.cutoffs))
+        .bind(Json(&run.reports))
+        .bind(&run.error)
+        .execute(&mut *tx)
+        .await?;
+        record(
+            &mut tx,
+            t,
+            actor,
+            "retention.run_recorded",
+            run.id,
+            None,
+            Some(&run),
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(run)
+    }
+
+    async fn list_retention_runs(&self, t: TenantId, page: Page) -> Result<Paged<RetentionRun>> {
+        // Newest first: the page token is the oldest id seen so far.
+        let after = page.after_or_nil();
+        let before = if after.is_nil() { Uuid::max() } else { after };
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<RetentionRunRow> = sqlx::query_as(&format!(
+            "SELECT {RETENTION_RUN_COLUMNS} FROM retention_runs \
+             WHERE tenant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(t.0)
+        .bind(before)
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(page.finish(
+            rows.into_iter().map(RetentionRun::from).collect(),
+            |r| r.id,
+        ))
     }
 
     async fn roster_snapshot(&self, t: TenantId) -> Result<RosterSnapshot> {

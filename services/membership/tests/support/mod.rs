@@ -176,6 +176,9 @@ pub struct Seeded {
     pub agreement: ResearchAgreement,
     /// An extract given to `new_teacher` under `agreement`.
     pub disclosure: Disclosure,
+    /// A dry run of the retention job (the tenant also keeps its audit log
+    /// for 400 days: a row in `retention_periods`).
+    pub retention_run: RetentionRun,
 }
 
 impl Seeded {
@@ -199,6 +202,7 @@ impl Seeded {
             self.import_job.id,
             self.agreement.id,
             self.disclosure.id,
+            self.retention_run.id,
         ]
         .iter()
         .map(Uuid::to_string)
@@ -361,6 +365,29 @@ pub async fn seed_tenant(store: &dyn MembershipStore, slug: &str) -> Seeded {
         )
         .await
         .expect("disclosure recorded");
+    store
+        .set_retention_period(
+            t,
+            ACTOR,
+            platform::retention::Category::AuditLog,
+            Some(Some(400)),
+        )
+        .await
+        .expect("retention period set");
+    let retention_run = store
+        .record_retention_run(
+            t,
+            ACTOR,
+            NewRetentionRun {
+                dry_run: true,
+                started_at: chrono::Utc::now(),
+                cutoffs: [("audit_log".to_string(), "2025-01-01T00:00:00Z".to_string())].into(),
+                reports: vec![],
+                error: None,
+            },
+        )
+        .await
+        .expect("retention run recorded");
     Seeded {
         tenant,
         organisation,
@@ -375,6 +402,7 @@ pub async fn seed_tenant(store: &dyn MembershipStore, slug: &str) -> Seeded {
         import_job,
         agreement,
         disclosure,
+        retention_run,
     }
 }
 
