@@ -31,12 +31,13 @@ use std::{
 
 use chrono::{Duration, Utc};
 use chrono_tz::Tz;
-use collegium_proto::scheduling::v1 as pb;
+use collegium_proto::{common::v1 as common, scheduling::v1 as pb};
 use platform::{
     auth::{Principal, Role, TenantId},
     error::{Error, Result, Violations},
     grpc::principal,
     page::{MAX_PAGE_SIZE, Page},
+    retention::{self, Cutoffs},
 };
 use rand::Rng;
 use tonic::{Request, Response, Status};
@@ -756,6 +757,36 @@ impl pb::scheduling_service_server::SchedulingService for SchedulingApi {
     ) -> Result<Response<pb::ErasureReport>, Status> {
         let p = principal(&req)?;
         respond(self.erase_person_data_in(&p, req.into_inner())).await
+    }
+
+    // ---------------------------------------------------------------- retention
+
+    /// Tenant admins and Collegium's retention job (a service token): the
+    /// cutoffs are re-checked against each category's minimum period here,
+    /// whoever sends them. What each category does is
+    /// `SchedulingStore::apply_retention`'s.
+    #[tracing::instrument(skip_all, fields(tenant, dry_run))]
+    async fn apply_retention(
+        &self,
+        req: Request<common::ApplyRetentionRequest>,
+    ) -> Result<Response<common::RetentionReport>, Status> {
+        let p = principal(&req)?;
+        let r = req.into_inner();
+        tracing::Span::current().record("dry_run", r.dry_run);
+        respond(async {
+            p.require_tenant_admin()?;
+            let cutoffs = Cutoffs::from_request(&r.cutoffs, Utc::now())?;
+            let counts = self
+                .store
+                .apply_retention(p.tenant, &p.actor(), &cutoffs, r.dry_run)
+                .await?;
+            Ok(retention::report(
+                subject_requests::SERVICE,
+                r.dry_run,
+                counts,
+            ))
+        })
+        .await
     }
 
     // ---------------------------------------------------------------- venues

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use collegium_membership::domain as m;
 use collegium_proto::{
-    common::v1::PageRequest,
+    common::v1::{self as common, PageRequest},
     scheduling::v1::{
         self as pb, calendar_feed_service_client::CalendarFeedServiceClient,
         scheduling_service_client::SchedulingServiceClient,
@@ -25,6 +25,7 @@ use collegium_scheduling::{
 };
 use platform::{
     auth::{Grant, PersonId, Role, TenantId},
+    db::TenantPool,
     error::Error,
     grpc::ForwardCaller,
 };
@@ -2556,6 +2557,276 @@ async fn person_data_requests_are_admin_only_and_keep_to_the_callers_tenant() {
         );
         let again = ok(admin.erase_person_data(req(person)).await);
         assert!(again.counts.iter().all(|c| c.count == 0), "{again:?}");
+    })
+    .await;
+}
+
+// ------------------------------------------------------------------ retention
+
+/// A tenant's event whose feedback and decided claim are 400 days old,
+/// and a claim still awaiting a decision.
+struct AgedRows {
+    event: String,
+    decided_claim: String,
+    open_claim: String,
+}
+
+async fn aged_rows(app: &TestApp, s: &Seeded) -> AgedRows {
+    let mut lead = app.lead(s);
+    let training = event(
+        &mut lead,
+        soon(pb::EventKind::ScoringTraining, s.cluster, 30),
+    )
+    .await;
+    for i in 0..2 {
+        ok(app
+            .teacher(s, i)
+            .check_in(pb::CheckInRequest {
+                event_id: training.id.clone(),
+                code: training.check_in_code.clone(),
+            })
+            .await);
+    }
+    let questionnaire = ok(lead
+        .set_questionnaire(pb::SetQuestionnaireRequest {
+            event_id: training.id.clone(),
+            questions: vec![pb::Question {
+                id: String::new(),
+                text: "Useful?".into(),
+                kind: pb::QuestionKind::Rating as i32,
+            }],
+        })
+        .await);
+    ok(app
+        .teacher(s, 0)
+        .submit_feedback(pb::SubmitFeedbackRequest {
+            event_id: training.id.clone(),
+            answers: vec![pb::Answer {
+                question_id: questionnaire.questions[0].id.clone(),
+                rating: 4,
+                text: String::new(),
+            }],
+        })
+        .await);
+    let mut claims = Vec::new();
+    for i in 0..2 {
+        claims.push(
+            ok(app
+                .teacher(s, i)
+                .submit_claim(pb::SubmitClaimRequest {
+                    event_id: training.id.clone(),
+                    travel_amount: 1000,
+                    subsistence_amount: 0,
+                    currency: "GBP".into(),
+                    description: "Bus".into(),
+                })
+                .await)
+            .id,
+        );
+    }
+    ok(app
+        .admin(s)
+        .decide_claim(pb::DecideClaimRequest {
+            id: claims[0].clone(),
+            approve: true,
+            reason: String::new(),
+        })
+        .await);
+    // Age the event and the decision by 400 days, as the app role would see them.
+    let ago = Utc::now() - chrono::Duration::days(400);
+    let mut tx = app.store.pool().begin_tenant(s.id).await.unwrap();
+    for (sql, row, at) in [
+        (
+            "UPDATE events SET starts_at = $3 WHERE tenant_id = $1 AND id = $2",
+            &training.id,
+            ago - chrono::Duration::hours(3),
+        ),
+        (
+            "UPDATE events SET ends_at = $3 WHERE tenant_id = $1 AND id = $2",
+            &training.id,
+            ago,
+        ),
+        (
+            "UPDATE expense_claims SET decided_at = $3 WHERE tenant_id = $1 AND id = $2",
+            &claims[0],
+            ago,
+        ),
+    ] {
+        let done = sqlx::query(sql)
+            .bind(s.id.0)
+            .bind(id(row))
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(done.rows_affected(), 1, "{sql}");
+    }
+    tx.commit().await.unwrap();
+    AgedRows {
+        event: training.id,
+        decided_claim: claims[0].clone(),
+        open_claim: claims[1].clone(),
+    }
+}
+
+fn retention_req(
+    cutoffs: &[(&str, DateTime<Utc>)],
+    dry_run: bool,
+) -> common::ApplyRetentionRequest {
+    common::ApplyRetentionRequest {
+        cutoffs: cutoffs
+            .iter()
+            .map(|(category, before)| common::RetentionCutoff {
+                category: category.to_string(),
+                before: before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            })
+            .collect(),
+        dry_run,
+    }
+}
+
+/// A report's counts as (category, kind, action, count).
+fn report_counts(r: &common::RetentionReport) -> Vec<(String, String, String, u64)> {
+    r.counts
+        .iter()
+        .map(|c| {
+            (
+                c.category.clone(),
+                c.kind.clone(),
+                c.action.clone(),
+                c.count,
+            )
+        })
+        .collect()
+}
+
+fn deleted(expected: &[(&str, &str, u64)]) -> Vec<(String, String, String, u64)> {
+    expected
+        .iter()
+        .map(|(c, k, n)| (c.to_string(), k.to_string(), "deleted".to_string(), *n))
+        .collect()
+}
+
+async fn respondents(app: &TestApp, s: &Seeded, event: &str) -> u32 {
+    ok(app.lead(s).get_feedback_summary(r(event)).await).respondents
+}
+
+async fn claim_ids(app: &TestApp, s: &Seeded) -> Vec<String> {
+    let mut ids: Vec<String> = ok(app
+        .admin(s)
+        .list_claims(pb::ListClaimsRequest {
+            page: page(),
+            ..Default::default()
+        })
+        .await)
+    .claims
+    .into_iter()
+    .map(|c| c.id)
+    .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn retention_is_for_admins_checks_its_cutoffs_and_keeps_to_the_callers_tenant() {
+    bounded(async {
+        let app = spawn_app().await;
+        let a = seed(&app.membership, "alpha").await;
+        let b = seed(&app.membership, "beta").await;
+        let ra = aged_rows(&app, &a).await;
+        let rb = aged_rows(&app, &b).await;
+        let a_claims = claim_ids(&app, &a).await;
+        let b_claims = claim_ids(&app, &b).await;
+        assert_eq!(a_claims.len(), 2);
+        let year_ago = Utc::now() - chrono::Duration::days(366);
+        let cutoffs = [
+            ("event_feedback", year_ago),
+            ("expense_claims", year_ago),
+            ("audit_log", year_ago),
+            // Not scheduling's: accepted, ignored, not reported.
+            ("student_work", year_ago),
+        ];
+
+        // Teachers and cluster leads may not; bad cutoffs name their field.
+        for mut caller in [app.teacher(&a, 0), app.lead(&a)] {
+            expect_code(
+                caller.apply_retention(retention_req(&cutoffs, false)).await,
+                Code::PermissionDenied,
+            );
+        }
+        let mut admin = app.admin(&a);
+        let ten_days_ago = Utc::now() - chrono::Duration::days(10);
+        expect_fields(
+            admin
+                .apply_retention(retention_req(&[("event_feedback", ten_days_ago)], false))
+                .await,
+            &["cutoffs[0].before"],
+        );
+        expect_fields(
+            admin
+                .apply_retention(retention_req(&[("everything", year_ago)], false))
+                .await,
+            &["cutoffs[0].category"],
+        );
+        assert_eq!(respondents(&app, &a, &ra.event).await, 1, "nothing expired");
+        assert_eq!(claim_ids(&app, &a).await, a_claims);
+
+        // The retention job (a service token) asks for a dry run first.
+        let expected = deleted(&[
+            ("event_feedback", "feedback", 1),
+            ("expense_claims", "expense_claims", 1),
+            ("audit_log", "audit_records", 0),
+        ]);
+        let dry = ok(app
+            .service(&a)
+            .apply_retention(retention_req(&cutoffs, true))
+            .await);
+        assert_eq!((dry.service.as_str(), dry.dry_run), ("scheduling", true));
+        assert_eq!(report_counts(&dry), expected);
+        assert_eq!(
+            respondents(&app, &a, &ra.event).await,
+            1,
+            "a dry run keeps all"
+        );
+        assert_eq!(claim_ids(&app, &a).await, a_claims);
+
+        // A's admin applies it: A's old feedback and decided claim go.
+        let applied = ok(admin.apply_retention(retention_req(&cutoffs, false)).await);
+        assert!(!applied.dry_run);
+        assert_eq!(report_counts(&applied), expected, "as the dry run said");
+        assert_eq!(respondents(&app, &a, &ra.event).await, 0);
+        assert_eq!(claim_ids(&app, &a).await, vec![ra.open_claim.clone()]);
+        assert!(
+            matches!(
+                app.store.get_claim(a.id, id(&ra.decided_claim)).await,
+                Err(Error::NotFound(_))
+            ),
+            "A's claim decided 400 days ago is deleted"
+        );
+
+        // B's rows, just as old, are all still there.
+        assert_eq!(respondents(&app, &b, &rb.event).await, 1);
+        assert_eq!(claim_ids(&app, &b).await, b_claims);
+        let b_claim = app
+            .store
+            .get_claim(b.id, id(&rb.decided_claim))
+            .await
+            .expect("B's decided claim stays");
+        assert_eq!(
+            b_claim.status,
+            collegium_scheduling::domain::ClaimStatus::Approved
+        );
+
+        // Again: nothing left to expire.
+        let again = ok(admin.apply_retention(retention_req(&cutoffs, false)).await);
+        assert_eq!(
+            report_counts(&again),
+            deleted(&[
+                ("event_feedback", "feedback", 0),
+                ("expense_claims", "expense_claims", 0),
+                ("audit_log", "audit_records", 0),
+            ])
+        );
     })
     .await;
 }

@@ -7,7 +7,7 @@
 mod support;
 
 use std::{
-    collections::HashSet,
+    collections::{BTreeMap, HashSet},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -22,6 +22,7 @@ use platform::{
         EventBus, EventEnvelope, EventHandler, SubscribeOptions, Subscription, memory::MemoryBus,
     },
     page::Page,
+    retention::{self, Category, Count, Cutoffs},
 };
 use support::*;
 use uuid::Uuid;
@@ -69,6 +70,8 @@ contract!(
     tenants_never_see_or_touch_each_others_rows,
     a_persons_data_is_exported_whole_and_only_in_their_tenant,
     erasure_blanks_free_text_keeps_attendance_and_is_idempotent,
+    retention_expires_one_tenants_old_feedback_and_decided_claims_only,
+    retention_leaves_categories_without_a_cutoff_alone,
 );
 
 fn filter() -> EventFilter {
@@ -2767,4 +2770,267 @@ async fn erasure_blanks_free_text_keeps_attendance_and_is_idempotent(s: &dyn Ins
     ] {
         assert_eq!(b_after[array], b_export[array], "B's {array}");
     }
+}
+
+// ------------------------------------------------------------------ retention
+
+/// One tenant's rows on both sides of a retention `cutoff` (rows are aged
+/// with direct SQL after they were written through the store).
+struct RetentionRows {
+    /// Ended ten days before the cutoff: its two feedback submissions expire.
+    old: Event,
+    /// Started before the cutoff but ended after it: its feedback stays.
+    straddling: Event,
+    /// Approved long before the cutoff, rejected a second before it.
+    expired_claims: Vec<Uuid>,
+    /// Approved exactly at the cutoff (not before it), and one never
+    /// decided although submitted long before the cutoff.
+    kept_claims: Vec<Uuid>,
+}
+
+async fn retention_rows(s: &dyn Inspect, t: TenantId, cutoff: DateTime<Utc>) -> RetentionRows {
+    let day = chrono::Duration::days(1);
+    let hour = chrono::Duration::hours(1);
+    let p = people(4);
+    let old = create_one(s, t, event("Old network meeting", days_ago(3), 2)).await;
+    let straddling = create_one(s, t, event("Long training", days_ago(3), 2)).await;
+    let present = |who: &[Uuid]| -> Vec<(Uuid, AttendanceStatus)> {
+        who.iter()
+            .map(|p| (*p, AttendanceStatus::Present))
+            .collect()
+    };
+    s.record_attendance(t, ACTOR, old.id, &present(&p), "owner")
+        .await
+        .expect("attendance");
+    s.record_attendance(t, ACTOR, straddling.id, &present(&p[..1]), "owner")
+        .await
+        .expect("attendance");
+    for e in [&old, &straddling] {
+        let q = s
+            .set_questionnaire(t, ACTOR, e.id, questions())
+            .await
+            .expect("questionnaire");
+        let givers = if e.id == old.id { &p[..2] } else { &p[..1] };
+        for who in givers {
+            s.submit_feedback(
+                t,
+                &who.to_string(),
+                e.id,
+                *who,
+                answers(&q, 3, "Shorter breaks"),
+            )
+            .await
+            .expect("feedback");
+        }
+    }
+    let mut claims = Vec::new();
+    for (i, who) in p.iter().enumerate() {
+        let c = s
+            .submit_claim(
+                t,
+                &who.to_string(),
+                claim(old.id, *who, 100 * (i as i64 + 1)),
+            )
+            .await
+            .expect("claim");
+        claims.push(c.id);
+    }
+    s.decide_claim(t, ACTOR, claims[0], true, None)
+        .await
+        .unwrap();
+    s.decide_claim(t, ACTOR, claims[1], false, Some("No receipt".into()))
+        .await
+        .unwrap();
+    s.decide_claim(t, ACTOR, claims[3], true, None)
+        .await
+        .unwrap();
+
+    let starts = "UPDATE events SET starts_at = $3 WHERE tenant_id = $1 AND id = $2";
+    let ends = "UPDATE events SET ends_at = $3 WHERE tenant_id = $1 AND id = $2";
+    let decided = "UPDATE expense_claims SET decided_at = $3 WHERE tenant_id = $1 AND id = $2";
+    let submitted = "UPDATE expense_claims SET submitted_at = $3 WHERE tenant_id = $1 AND id = $2";
+    for (sql, id, at) in [
+        (starts, old.id, cutoff - day * 10 - hour * 2),
+        (ends, old.id, cutoff - day * 10),
+        (starts, straddling.id, cutoff - hour),
+        (ends, straddling.id, cutoff + hour),
+        (decided, claims[0], cutoff - day * 30),
+        (decided, claims[1], cutoff - chrono::Duration::seconds(1)),
+        (decided, claims[3], cutoff),
+        (submitted, claims[2], cutoff - day * 60),
+    ] {
+        assert_eq!(s.backdate(t, sql, id, at).await, 1, "{sql}");
+    }
+    RetentionRows {
+        old,
+        straddling,
+        expired_claims: claims[..2].to_vec(),
+        kept_claims: claims[2..].to_vec(),
+    }
+}
+
+/// A report as `category.kind → count`, so a missing or extra kind shows.
+fn by_kind(counts: &[Count]) -> BTreeMap<String, u64> {
+    counts
+        .iter()
+        .map(|c| (format!("{}.{}", c.category.as_str(), c.kind), c.count))
+        .collect()
+}
+
+fn kinds(expected: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    expected.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+}
+
+async fn retention_expires_one_tenants_old_feedback_and_decided_claims_only(s: &dyn Inspect) {
+    let cutoff = days_ago(365);
+    let (a, b) = (TenantId::new_v7(), TenantId::new_v7());
+    let ra = retention_rows(s, a, cutoff).await;
+    let rb = retention_rows(s, b, cutoff).await;
+    drain(s, &MemoryBus::new()).await;
+    let mut trail = Trail::new(s, a).await;
+    let cutoffs = Cutoffs::new([
+        (Category::EventFeedback, cutoff),
+        (Category::ExpenseClaims, cutoff),
+        (Category::AuditLog, cutoff),
+        (Category::PublishedEvents, cutoff),
+    ]);
+    let expected = kinds(&[
+        ("event_feedback.feedback", 2),
+        ("expense_claims.expense_claims", 2),
+        // Every audit record and event here was written today.
+        ("audit_log.audit_records", 0),
+        ("published_events.outbox_events", 0),
+    ]);
+    let a_before = s.counts(a).await;
+    let b_before = s.counts(b).await;
+
+    // A dry run counts what would go and changes nothing, not even the log.
+    let dry = s.apply_retention(a, ACTOR, &cutoffs, true).await.unwrap();
+    assert_eq!(by_kind(&dry), expected);
+    assert_eq!(s.counts(a).await, a_before, "a dry run changes nothing");
+    assert!(s.audit_of(a, "retention.applied").await.is_empty());
+    trail.expect_nothing("a dry run").await;
+
+    // The real run does what the dry run said, and records it once.
+    let applied = s.apply_retention(a, ACTOR, &cutoffs, false).await.unwrap();
+    assert_eq!(by_kind(&applied), expected, "as the dry run reported");
+    trail
+        .expect(
+            "apply_retention",
+            &[("retention.applied", a.0)],
+            &[("retention.applied", a.0)],
+        )
+        .await;
+    let records = s.audit_of(a, "retention.applied").await;
+    assert_eq!(
+        records,
+        vec![(
+            "tenant".to_string(),
+            a.0.to_string(),
+            Some(retention::audit_summary(&cutoffs, &applied))
+        )]
+    );
+    assert_eq!(
+        records[0].2.as_ref().unwrap()["counts"]["event_feedback.feedback"],
+        2
+    );
+
+    // Gone: feedback on the event that ended before the cutoff, claims
+    // decided before it. Kept: the rest.
+    assert!(s.feedback_answers(a, ra.old.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.feedback_answers(a, ra.straddling.id).await.unwrap().len(),
+        1,
+        "feedback on an event that ended after the cutoff is kept"
+    );
+    for id in &ra.expired_claims {
+        expect_not_found(s.get_claim(a, *id).await);
+    }
+    let kept: Vec<ClaimStatus> = {
+        let mut v = Vec::new();
+        for id in &ra.kept_claims {
+            v.push(s.get_claim(a, *id).await.expect("kept").status);
+        }
+        v
+    };
+    assert_eq!(kept, [ClaimStatus::Submitted, ClaimStatus::Approved]);
+    let a_after = s.counts(a).await;
+    for (table, change) in [
+        ("feedback", -2),
+        ("expense_claims", -2),
+        ("audit_log", 1),
+        ("outbox", 1),
+    ] {
+        assert_eq!(a_after[table], a_before[table] + change, "{table}");
+    }
+    for table in ["events", "attendance", "questions", "rsvps"] {
+        assert_eq!(a_after[table], a_before[table], "{table} untouched");
+    }
+
+    // Tenant B, with the very same ages, lost nothing.
+    assert_eq!(s.counts(b).await, b_before, "B's rows all stay");
+    assert_eq!(s.feedback_answers(b, rb.old.id).await.unwrap().len(), 2);
+    for id in rb.expired_claims.iter().chain(&rb.kept_claims) {
+        s.get_claim(b, *id).await.expect("B's claim stays");
+    }
+    assert!(s.audit_of(b, "retention.applied").await.is_empty());
+
+    // Again: nothing more to expire; the run itself is recorded.
+    let again = s.apply_retention(a, ACTOR, &cutoffs, false).await.unwrap();
+    let zeros: BTreeMap<String, u64> = expected.keys().map(|k| (k.clone(), 0)).collect();
+    assert_eq!(by_kind(&again), zeros);
+    trail
+        .expect(
+            "apply_retention again",
+            &[("retention.applied", a.0)],
+            &[("retention.applied", a.0)],
+        )
+        .await;
+    let a_again = s.counts(a).await;
+    for table in ["feedback", "expense_claims", "events", "attendance"] {
+        assert_eq!(a_again[table], a_after[table], "{table}");
+    }
+    assert_eq!(s.counts(b).await, b_before);
+    trail.stop().await;
+}
+
+async fn retention_leaves_categories_without_a_cutoff_alone(s: &dyn Inspect) {
+    let cutoff = days_ago(365);
+    let t = TenantId::new_v7();
+    retention_rows(s, t, cutoff).await;
+    let before = s.counts(t).await;
+    // Only the audit log: feedback and claims past the cutoff stay.
+    let only_audit = Cutoffs::new([(Category::AuditLog, cutoff)]);
+    let report = s
+        .apply_retention(t, ACTOR, &only_audit, false)
+        .await
+        .unwrap();
+    assert_eq!(by_kind(&report), kinds(&[("audit_log.audit_records", 0)]));
+    let after = s.counts(t).await;
+    assert_eq!(
+        (after["feedback"], after["expense_claims"]),
+        (before["feedback"], before["expense_claims"])
+    );
+    assert_eq!(after["audit_log"], before["audit_log"] + 1);
+    // Only claims: the feedback stays.
+    let only_claims = Cutoffs::new([(Category::ExpenseClaims, cutoff)]);
+    let report = s
+        .apply_retention(t, ACTOR, &only_claims, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        by_kind(&report),
+        kinds(&[("expense_claims.expense_claims", 2)])
+    );
+    let after = s.counts(t).await;
+    assert_eq!(
+        (after["feedback"], after["expense_claims"]),
+        (before["feedback"], before["expense_claims"] - 2)
+    );
+    // No cutoffs at all: nothing reported, nothing expired.
+    let report = s
+        .apply_retention(t, ACTOR, &Cutoffs::default(), true)
+        .await
+        .unwrap();
+    assert!(report.is_empty(), "{report:?}");
 }

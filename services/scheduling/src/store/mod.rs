@@ -14,7 +14,13 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use platform::{auth::TenantId, error::Result, events::EventBus, page::Page};
+use platform::{
+    auth::TenantId,
+    error::Result,
+    events::EventBus,
+    page::Page,
+    retention::{Count, Cutoffs},
+};
 use uuid::Uuid;
 
 use crate::domain::*;
@@ -263,6 +269,27 @@ pub trait SchedulingStore: Send + Sync + 'static {
         actor: &str,
         person: Uuid,
     ) -> Result<ErasureCounts>;
+
+    /// Applies a tenant's retention cutoffs in one transaction (see
+    /// `platform::retention`): `event_feedback` deletes the feedback given on
+    /// events that ended before its cutoff (kind `feedback`);
+    /// `expense_claims` deletes claims approved or rejected before its cutoff
+    /// (kind `expense_claims`; claims awaiting a decision are never expired);
+    /// then `audit_log` and `published_events` as every service does
+    /// (`TenantTxExt::expire_common`). A category without a cutoff is left
+    /// alone and not reported; one with a cutoff is reported per kind, with
+    /// 0 when nothing is past it. A dry run counts what a real run would
+    /// change and changes nothing (no audit record either). A real run then
+    /// writes one `retention.applied` audit record (target the tenant;
+    /// `after` the cutoffs and counts) and its event
+    /// `scheduling.retention.applied`. Running it again deletes nothing more.
+    async fn apply_retention(
+        &self,
+        t: TenantId,
+        actor: &str,
+        cutoffs: &Cutoffs,
+        dry_run: bool,
+    ) -> Result<Vec<Count>>;
 
     /// Publishes pending outbox events (one batch); see platform::events::relay.
     async fn relay_outbox(&self, bus: &dyn EventBus, batch: i64) -> Result<usize>;

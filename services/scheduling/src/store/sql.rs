@@ -32,6 +32,7 @@ use platform::{
     error::{Error, Result},
     events::{EventBus, EventEnvelope},
     page::Page,
+    retention::{self, Category, Count, Cutoffs},
     tx::{AuditEntry, TenantTxExt},
 };
 use serde::Serialize;
@@ -89,7 +90,8 @@ fn public(mut v: Value) -> Value {
 // ---------------------------------------------------------------- audit and outbox
 
 /// Writes the audit record of one mutation and its outbox event
-/// `scheduling.<action>` with payload `{id, actor, after, ..extra}`.
+/// `scheduling.<action>` with payload `{id, actor, after, ..extra}`. The
+/// target's kind is the action's first word (`claim` of `claim.decided`).
 #[allow(clippy::too_many_arguments)]
 async fn record_with(
     tx: &mut Tx,
@@ -101,12 +103,40 @@ async fn record_with(
     after: Option<Value>,
     extra: Value,
 ) -> Result<()> {
-    let target_kind = action.split('.').next().unwrap_or(action).to_string();
+    let target_kind = action.split('.').next().unwrap_or(action);
+    record_as(
+        tx,
+        t,
+        actor,
+        action,
+        target_kind,
+        target_id,
+        before,
+        after,
+        extra,
+    )
+    .await
+}
+
+/// [`record_with`] with the target's kind named (`tenant` for a change to
+/// the whole tenant's data, such as retention).
+#[allow(clippy::too_many_arguments)]
+async fn record_as(
+    tx: &mut Tx,
+    t: TenantId,
+    actor: &str,
+    action: &str,
+    target_kind: &str,
+    target_id: Uuid,
+    before: Option<Value>,
+    after: Option<Value>,
+    extra: Value,
+) -> Result<()> {
     tx.audit(&AuditEntry {
         tenant: t,
         actor: actor.to_string(),
         action: action.to_string(),
-        target_kind,
+        target_kind: target_kind.to_string(),
         target_id: target_id.to_string(),
         at: Utc::now(),
         before,
@@ -915,6 +945,17 @@ async fn fetch_questions(tx: &mut Tx, t: TenantId, event: Uuid) -> Result<Vec<Qu
         })
         .collect()
 }
+
+/// Retention's `event_feedback` (after `SELECT COUNT(*)` or `DELETE`; `$1`
+/// the tenant, `$2` the cutoff): feedback on events that ended before the
+/// cutoff. An event ends after it starts, so `starts_at < $2` is implied;
+/// it is spelled out for `events_by_start`.
+const EXPIRED_FEEDBACK: &str = "FROM feedback WHERE tenant_id = $1 AND event_id IN \
+     (SELECT id FROM events WHERE tenant_id = $1 AND starts_at < $2 AND ends_at < $2)";
+/// Retention's `expense_claims`: claims decided (approved or rejected)
+/// before the cutoff; a claim awaiting a decision is never expired.
+const EXPIRED_CLAIMS: &str = "FROM expense_claims WHERE tenant_id = $1 \
+     AND status IN ('approved', 'rejected') AND decided_at < $2";
 
 const OPEN_CLAIM: &str = "event_id: a claim for this event is already awaiting a decision";
 const FEEDBACK_GIVEN: &str = "person_id: feedback for this event was already submitted";
@@ -2530,6 +2571,62 @@ impl SchedulingStore for Store {
         } else {
             tx.commit().await?;
         }
+        Ok(counts)
+    }
+
+    async fn apply_retention(
+        &self,
+        t: TenantId,
+        actor: &str,
+        cutoffs: &Cutoffs,
+        dry_run: bool,
+    ) -> Result<Vec<Count>> {
+        let mut tx = self.tx(t).await?;
+        let mut counts = Vec::new();
+        for (category, kind, rows) in [
+            (Category::EventFeedback, "feedback", EXPIRED_FEEDBACK),
+            (Category::ExpenseClaims, "expense_claims", EXPIRED_CLAIMS),
+        ] {
+            let Some(before) = cutoffs.get(category) else {
+                continue;
+            };
+            // The dry run counts with the very predicate the real run deletes by.
+            let n = if dry_run {
+                sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) {rows}"))
+                    .bind(t.0)
+                    .bind(before)
+                    .fetch_one(&mut *tx)
+                    .await? as u64
+            } else {
+                sqlx::query(&format!("DELETE {rows}"))
+                    .bind(t.0)
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            };
+            counts.push(Count::new(category, kind, n));
+        }
+        counts.extend(tx.expire_common(t, cutoffs, dry_run).await?);
+        if dry_run {
+            tx.rollback().await?;
+            return Ok(counts);
+        }
+        // Written after the deletions, so the record of this run is never
+        // among what it expires; it holds cutoffs and counts, no personal data.
+        record_as(
+            &mut tx,
+            t,
+            actor,
+            "retention.applied",
+            "tenant",
+            t.0,
+            None,
+            Some(retention::audit_summary(cutoffs, &counts)),
+            json!({}),
+        )
+        .await?;
+        self.commit(tx).await?;
         Ok(counts)
     }
 

@@ -24,6 +24,8 @@ use platform::{
     page::{MAX_PAGE_SIZE, Page},
     tx::TenantTxExt,
 };
+use serde_json::Value;
+use sqlx::types::Json;
 use testkit::TestDatabase;
 use uuid::Uuid;
 
@@ -120,6 +122,13 @@ pub trait Inspect: SchedulingStore {
     /// Records that a consumer handled an event (the one table the store
     /// itself does not write yet).
     async fn mark_processed(&self, t: TenantId, consumer: &str);
+    /// Tenant `t`'s audit records of `action`, oldest first: target kind,
+    /// target id and `after`.
+    async fn audit_of(&self, t: TenantId, action: &str) -> Vec<(String, String, Option<Value>)>;
+    /// Runs one `UPDATE` in a tenant transaction of `t` (on PostgreSQL as the
+    /// app role, under RLS), `$1` the tenant, `$2` a row's id, `$3` an
+    /// instant: how the retention tests age rows. Returns the rows changed.
+    async fn backdate(&self, t: TenantId, sql: &str, id: Uuid, at: DateTime<Utc>) -> u64;
 }
 
 macro_rules! impl_inspect {
@@ -167,6 +176,41 @@ macro_rules! impl_inspect {
                 let event = EventEnvelope::new(t, "test.processed", serde_json::json!({}));
                 assert!(tx.first_delivery(consumer, &event).await.expect("recorded"));
                 tx.commit().await.expect("commit");
+            }
+
+            async fn audit_of(
+                &self,
+                t: TenantId,
+                action: &str,
+            ) -> Vec<(String, String, Option<Value>)> {
+                let mut tx = self.pool().begin_tenant(t).await.expect("begin");
+                let rows: Vec<(String, String, Option<Json<Value>>)> = sqlx::query_as(
+                    "SELECT target_kind, target_id, after FROM audit_log \
+                     WHERE tenant_id = $1 AND action = $2 ORDER BY id",
+                )
+                .bind(t.0)
+                .bind(action)
+                .fetch_all(&mut *tx)
+                .await
+                .expect("the audit log reads");
+                tx.rollback().await.expect("rollback");
+                rows.into_iter()
+                    .map(|(kind, id, after)| (kind, id, after.map(|Json(v)| v)))
+                    .collect()
+            }
+
+            async fn backdate(&self, t: TenantId, sql: &str, id: Uuid, at: DateTime<Utc>) -> u64 {
+                let mut tx = self.pool().begin_tenant(t).await.expect("begin");
+                let n = sqlx::query(sql)
+                    .bind(t.0)
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                    .rows_affected();
+                tx.commit().await.expect("commit");
+                n
             }
         }
     };
