@@ -19,7 +19,11 @@
 //! - school score exports are for admins and a school's principal; research
 //!   extracts for admins and researchers a research agreement covers (asked
 //!   of membership), and every extract is logged there as a disclosure
-//!   before it is returned.
+//!   before it is returned;
+//! - retention (`ApplyRetention`) is applied by tenant admins and
+//!   Collegium's retention job (a service token). A folder it anonymised
+//!   reads back with an empty `student_ref` and no pieces, is left out of
+//!   research extracts and is not promoted.
 //!
 //! Live first and second reads are accepted only from an eligible scorer
 //! ([`crate::domain::eligibility`]), checked again at every submission.
@@ -34,12 +38,13 @@ use std::{
 };
 
 use chrono::Utc;
-use collegium_proto::scoring::v1 as pb;
+use collegium_proto::{common::v1 as common, scoring::v1 as pb};
 use platform::{
     auth::{Principal, Role},
     error::{Error, Result, Violations},
     fields::{id, ids, opt_id, opt_instant, opt_year, page, page_info, year},
     grpc::principal,
+    retention::{self, Cutoffs},
 };
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -178,7 +183,8 @@ impl ScoringApi {
         let show = sees_students(p);
         list.into_iter()
             .map(|sp| {
-                let student = if show {
+                // An anonymised folder has no student id left: shown as "".
+                let student = if show && !sp.is_anonymised() {
                     keys.decrypt(&sp.student_enc).map_err(Error::internal)?
                 } else {
                     String::new()
@@ -1474,6 +1480,32 @@ impl pb::scoring_service_server::ScoringService for ScoringApi {
                     .map(|(kind, count)| pb::ErasedCount { kind, count })
                     .collect(),
             })
+        })
+        .await
+    }
+
+    // ---------------------------------------------------------------- retention
+
+    /// Tenant admins and Collegium's retention job (a service token): the
+    /// cutoffs are re-checked against each category's minimum period here,
+    /// whoever sends them. What each category does is
+    /// `ScoringStore::apply_retention`'s.
+    #[tracing::instrument(skip_all, fields(tenant, dry_run))]
+    async fn apply_retention(
+        &self,
+        req: Request<common::ApplyRetentionRequest>,
+    ) -> Result<Response<common::RetentionReport>, Status> {
+        let p = principal(&req)?;
+        let r = req.into_inner();
+        tracing::Span::current().record("dry_run", r.dry_run);
+        respond(async {
+            p.require_tenant_admin()?;
+            let cutoffs = Cutoffs::from_request(&r.cutoffs, Utc::now())?;
+            let counts = self
+                .store
+                .apply_retention(p.tenant, &p.actor(), &cutoffs, r.dry_run)
+                .await?;
+            Ok(retention::report(SERVICE, r.dry_run, counts))
         })
         .await
     }

@@ -11,10 +11,12 @@ use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use chrono::{TimeZone, Utc};
 use collegium_membership::domain as m;
+use collegium_proto::common::v1 as common;
 use collegium_proto::scoring::v1::{self as pb, scoring_service_client::ScoringServiceClient};
 use collegium_scheduling::domain as s;
 use platform::{
     auth::{Grant, PersonId, Role, TenantId},
+    db::TenantPool,
     grpc::ForwardCaller,
 };
 use testkit::{TestDatabase, TestIssuer};
@@ -42,6 +44,8 @@ async fn bounded<F: Future>(body: F) -> F::Output {
 
 struct TestApp {
     addr: std::net::SocketAddr,
+    /// Scoring's own store, for what no API does: making rows old.
+    scoring: collegium_scoring::store::postgres::Store,
     membership: collegium_membership::store::postgres::Store,
     scheduling: collegium_scheduling::store::postgres::Store,
     issuer: TestIssuer,
@@ -127,7 +131,7 @@ async fn spawn_app() -> TestApp {
     let (stop, stopped) = oneshot::channel::<()>();
     let running = collegium_scoring::start(
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        Arc::new(store),
+        Arc::new(store.clone()),
         issuer.verifier.clone(),
         collegium_scoring::ScoringRuntime {
             membership_url: format!("http://{}", m_running.addr),
@@ -144,6 +148,7 @@ async fn spawn_app() -> TestApp {
     dbs.push(db);
     TestApp {
         addr: running.addr,
+        scoring: store,
         membership,
         scheduling,
         issuer,
@@ -1719,4 +1724,331 @@ async fn only_an_admin_exports_and_erases_a_person_and_only_in_their_tenant() {
         assert!(zeros(&again), "{again:?}");
     })
     .await;
+}
+
+// ------------------------------------------------------------------ retention
+
+/// An ApplyRetention request with cutoffs `days` days ago per category.
+fn retention(cutoffs: &[(&str, i64)], dry_run: bool) -> common::ApplyRetentionRequest {
+    common::ApplyRetentionRequest {
+        cutoffs: cutoffs
+            .iter()
+            .map(|(category, days)| common::RetentionCutoff {
+                category: category.to_string(),
+                before: (Utc::now() - chrono::Duration::days(*days)).to_rfc3339(),
+            })
+            .collect(),
+        dry_run,
+    }
+}
+
+/// A report's counts as (category, kind, action, count).
+fn counted(r: &common::RetentionReport) -> Vec<(&str, &str, &str, u64)> {
+    r.counts
+        .iter()
+        .map(|c| {
+            (
+                c.category.as_str(),
+                c.kind.as_str(),
+                c.action.as_str(),
+                c.count,
+            )
+        })
+        .collect()
+}
+
+/// Makes folders of tenant `t` look created 800 days ago (no API does;
+/// through scoring's own pool, as its app role).
+async fn backdate(app: &TestApp, t: TenantId, folders: &[String]) {
+    let mut tx = app.scoring.pool().begin_tenant(t).await.expect("begin");
+    for id in folders {
+        let n =
+            sqlx::query("UPDATE portfolios SET created_at = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(t.0)
+                .bind(Uuid::parse_str(id).unwrap())
+                .bind(Utc::now() - chrono::Duration::days(800))
+                .execute(&mut *tx)
+                .await
+                .expect("backdated")
+                .rows_affected();
+        assert_eq!(n, 1, "folder {id} of the tenant");
+    }
+    tx.commit().await.expect("commit");
+}
+
+/// `n` folders scored once each (no second reads) in a session that is
+/// then closed: (session id, folder ids).
+async fn scored_and_closed(app: &TestApp, w: &World, n: usize) -> (String, Vec<String>) {
+    let (_rubric, session, portfolios) = scored_setup(app, w, n, 0.0).await;
+    let report = ok(app
+        .lead(w)
+        .assign_session(pb::AssignSessionRequest {
+            session_id: session.clone(),
+            scorer_ids: w.scorers[..4].iter().map(Uuid::to_string).collect(),
+        })
+        .await);
+    assert_eq!(report.assigned as usize, n);
+    for i in 0..4 {
+        for a in my_pending(app, w, i, &session).await {
+            let mut req = score(3);
+            req.assignment_id = a.id.clone();
+            ok(app.scorer(w, i).submit_score(req).await);
+        }
+    }
+    ok(app
+        .lead(w)
+        .close_session(pb::SessionRef {
+            session_id: session.clone(),
+        })
+        .await);
+    (session, portfolios)
+}
+
+async fn portfolios_of(client: &mut Client, ids: &[String]) -> Vec<pb::Portfolio> {
+    let mut list = ok(client
+        .get_portfolios(pb::GetByIdsRequest { ids: ids.to_vec() })
+        .await)
+    .portfolios;
+    list.sort_by(|x, y| x.id.cmp(&y.id));
+    list
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_an_admin_or_a_service_applies_retention_and_bad_cutoffs_name_their_field() {
+    bounded(async {
+        let app = spawn_app().await;
+        let w = world(&app, "theta").await;
+        let fine = || retention(&[("student_work", 400), ("audit_log", 400)], true);
+
+        // A teacher, a cluster lead and a researcher are refused.
+        code(
+            app.scorer(&w, 0).apply_retention(fine()).await,
+            Code::PermissionDenied,
+        );
+        code(
+            app.lead(&w).apply_retention(fine()).await,
+            Code::PermissionDenied,
+        );
+        code(
+            app.researcher(&w).apply_retention(fine()).await,
+            Code::PermissionDenied,
+        );
+
+        // Bad cutoffs name their field, however the caller may act.
+        let mut admin = app.admin(&w);
+        for (req, field) in [
+            // Student work is kept at least 365 days.
+            (
+                retention(&[("student_work", 100)], false),
+                "cutoffs[0].before",
+            ),
+            (
+                retention(&[("everything", 400)], false),
+                "cutoffs[0].category",
+            ),
+            (
+                retention(&[("audit_log", 400), ("audit_log", 500)], false),
+                "cutoffs[1].category",
+            ),
+            (
+                common::ApplyRetentionRequest {
+                    cutoffs: vec![common::RetentionCutoff {
+                        category: "student_work".into(),
+                        before: "last year".into(),
+                    }],
+                    dry_run: false,
+                },
+                "cutoffs[0].before",
+            ),
+        ] {
+            let refused = code(admin.apply_retention(req).await, Code::InvalidArgument);
+            assert_eq!(fields(&refused), [field], "{}", refused.message());
+        }
+        let young = code(
+            admin
+                .apply_retention(retention(&[("student_work", 100)], false))
+                .await,
+            Code::InvalidArgument,
+        );
+        assert!(
+            young.message().contains("at least 365 days"),
+            "{}",
+            young.message()
+        );
+
+        // The retention job's service token may; so may the admin. Every
+        // kind of the categories scoring holds is reported, zeros too;
+        // other services' categories are ignored.
+        let mut job = app.client(&app.issuer.signer.service_token("retention", w.t));
+        let report = ok(job
+            .apply_retention(retention(
+                &[
+                    ("published_events", 30),
+                    ("event_feedback", 400),
+                    ("student_work", 400),
+                ],
+                false,
+            ))
+            .await);
+        assert_eq!(report.service, "scoring");
+        assert!(!report.dry_run);
+        assert_eq!(
+            counted(&report),
+            [
+                ("student_work", "portfolios", "anonymised", 0),
+                ("published_events", "outbox_events", "deleted", 0),
+            ]
+        );
+        let report = ok(admin.apply_retention(fine()).await);
+        assert!(report.dry_run);
+        assert_eq!(
+            counted(&report),
+            [
+                ("student_work", "portfolios", "anonymised", 0),
+                ("audit_log", "audit_records", "deleted", 0),
+            ]
+        );
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_anonymises_the_callers_old_folders_only_and_a_dry_run_changes_nothing() {
+    bounded(async {
+        let app = spawn_app().await;
+        let a = world(&app, "iota").await;
+        let b = world(&app, "kappa").await;
+        let (_session, folders) = scored_and_closed(&app, &a, 4).await;
+        let (_b_session, b_folders) = scored_and_closed(&app, &b, 4).await;
+        // A's first two folders (one of each school) are old; all of B's are.
+        backdate(&app, a.t, &folders[..2]).await;
+        backdate(&app, b.t, &b_folders).await;
+        let a_before = portfolios_of(&mut app.admin(&a), &folders).await;
+        let b_before = portfolios_of(&mut app.admin(&b), &b_folders).await;
+        assert!(a_before.iter().all(|p| p.student_ref.starts_with("S-")));
+        let cutoffs = [("student_work", 400), ("audit_log", 400)];
+
+        // A dry run reports and changes nothing.
+        let dry = ok(app
+            .admin(&a)
+            .apply_retention(retention(&cutoffs, true))
+            .await);
+        assert!(dry.dry_run);
+        let expected = [
+            ("student_work", "portfolios", "anonymised", 2),
+            ("audit_log", "audit_records", "deleted", 0),
+        ];
+        assert_eq!(counted(&dry), expected);
+        assert_eq!(portfolios_of(&mut app.admin(&a), &folders).await, a_before);
+
+        // The real run does what the dry run said, in A only.
+        let applied = ok(app
+            .admin(&a)
+            .apply_retention(retention(&cutoffs, false))
+            .await);
+        assert!(!applied.dry_run);
+        assert_eq!(counted(&applied), expected);
+        for client in [app.admin(&a), app.lead(&a)] {
+            let mut client = client;
+            let now = portfolios_of(&mut client, &folders).await;
+            for (p, before) in now.iter().zip(&a_before) {
+                if folders[..2].contains(&p.id) {
+                    assert_eq!(p.student_ref, "", "no student id is left to show");
+                    assert!(p.pieces.is_empty(), "no work is left");
+                    assert_eq!(
+                        (p.school_id.as_str(), p.grade_level, p.academic_year),
+                        (
+                            before.school_id.as_str(),
+                            before.grade_level,
+                            before.academic_year
+                        )
+                    );
+                } else {
+                    assert_eq!(p, before, "a recent folder keeps everything");
+                }
+            }
+            let listed = ok(client
+                .list_portfolios(pb::ListPortfoliosRequest::default())
+                .await)
+            .portfolios;
+            assert_eq!(listed.len(), 4);
+            assert_eq!(
+                listed.iter().filter(|p| p.student_ref.is_empty()).count(),
+                2
+            );
+        }
+        // B's equally old folders are untouched, and still due in B.
+        assert_eq!(
+            portfolios_of(&mut app.admin(&b), &b_folders).await,
+            b_before
+        );
+        let b_dry = ok(app
+            .admin(&b)
+            .apply_retention(retention(&cutoffs, true))
+            .await);
+        assert_eq!(b_dry.counts[0].count, 4);
+
+        // The scores stay: the school's export still lists the anonymised
+        // folder (with no student id), the research extract leaves it out.
+        let csv = ok(app
+            .admin(&a)
+            .export_school_scores(pb::ExportSchoolScoresRequest {
+                academic_year: YEAR,
+                school_id: a.schools[0].to_string(),
+            })
+            .await);
+        assert_eq!(csv.rows, 2);
+        assert!(csv.csv.contains(&folders[0]) && csv.csv.contains(&folders[2]));
+        assert!(!csv.csv.contains("S-0000") && csv.csv.contains("S-0002"));
+        let line = csv.csv.lines().find(|l| l.contains(&folders[0])).unwrap();
+        assert!(
+            line.starts_with(&format!("{},,{}", a.schools[0], folders[0])),
+            "{line}"
+        );
+        let extract = ok(app
+            .admin(&a)
+            .export_research_extract(pb::ExportResearchExtractRequest {
+                academic_year: YEAR,
+            })
+            .await);
+        assert_eq!(
+            (extract.rows, extract.excluded),
+            (2, 2),
+            "anonymised folders are left out: their opt-outs cannot be checked"
+        );
+        assert_eq!(extract.csv.lines().count(), 3, "a header and two rows");
+        let logged = disclosures(&app.membership, a.t).await;
+        assert_eq!((logged[0].rows, logged[0].excluded), (2, 2));
+
+        // Promotion moves the recent folders on, not the anonymised ones.
+        let promoted = ok(app
+            .admin(&a)
+            .promote_portfolios(pb::PromotePortfoliosRequest {
+                from_year: YEAR,
+                final_grade: None,
+            })
+            .await);
+        assert_eq!(
+            (
+                promoted.promoted,
+                promoted.already_promoted,
+                promoted.graduated
+            ),
+            (2, 0, 0)
+        );
+
+        // A second run has nothing left to do.
+        let again = ok(app
+            .admin(&a)
+            .apply_retention(retention(&cutoffs, false))
+            .await);
+        assert_eq!(
+            counted(&again),
+            [
+                ("student_work", "portfolios", "anonymised", 0),
+                ("audit_log", "audit_records", "deleted", 0),
+            ]
+        );
+    })
+    .await
 }

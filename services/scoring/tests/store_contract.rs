@@ -11,15 +11,17 @@ use std::{
     sync::Arc,
 };
 
+use chrono::{DateTime, Duration, Utc};
 use collegium_scoring::{
     domain::*,
-    store::{AssignmentFilter, PromotionReport, StoredPortfolio, Submission},
+    store::{AssignmentFilter, ExportRow, PromotionReport, StoredPortfolio, Submission},
 };
 use platform::{
     auth::TenantId,
     error::Error,
     events::{EventBus, SubscribeOptions, memory::MemoryBus},
     page::Page,
+    retention::{self, Category, Count, Cutoffs},
 };
 use serde_json::json;
 use store_support::*;
@@ -68,6 +70,8 @@ contract!(
     agreement_statistics_and_exports_count_current_pairs,
     tenants_never_see_or_touch_each_others_rows,
     a_persons_data_exports_whole_and_erases_once_keeping_their_scores,
+    retention_anonymises_a_tenants_old_folders_outside_open_sessions_only,
+    anonymised_folders_read_without_a_student_and_are_not_promoted_or_scored_again,
 );
 
 // ------------------------------------------------------------------ helpers
@@ -3007,4 +3011,337 @@ async fn a_persons_data_exports_whole_and_erases_once_keeping_their_scores(s: &d
     assert_eq!(s.export_person(ta, a.first).await.unwrap(), after);
     // Tenant B as it was.
     assert_eq!(s.counts(tb).await, b_counts);
+}
+
+// ---------------------------------------------------------------- retention
+
+/// Long before any cutoff the tests use.
+fn long_ago() -> DateTime<Utc> {
+    Utc::now() - Duration::days(800)
+}
+
+/// `days` days before now: the cutoff of a period of that many days.
+fn days_ago(days: i64) -> DateTime<Utc> {
+    Utc::now() - Duration::days(days)
+}
+
+/// A report's counts in (category, kind) order.
+fn by_kind(mut counts: Vec<Count>) -> Vec<Count> {
+    counts.sort_by(|x, y| (x.category, &x.kind).cmp(&(y.category, &y.kind)));
+    counts
+}
+
+/// What a tenant holds, as far as retention may touch it.
+#[derive(Debug, PartialEq)]
+struct Holdings {
+    counts: BTreeMap<&'static str, i64>,
+    audit: Vec<Audited>,
+    outbox: Vec<Outboxed>,
+    /// The folders asked for, by id.
+    folders: Vec<StoredPortfolio>,
+    exports: Vec<ExportRow>,
+}
+
+async fn holdings(s: &dyn Inspect, t: TenantId, folders: &[Uuid]) -> Holdings {
+    let mut found = s.get_portfolios(t, folders).await.unwrap();
+    found.sort_by_key(|p| p.portfolio.id);
+    assert_eq!(found.len(), folders.len(), "every folder asked for exists");
+    Holdings {
+        counts: s.counts(t).await,
+        audit: s.audit(t).await,
+        outbox: s.outbox(t).await,
+        folders: found,
+        exports: s.export_rows(t, YEAR, None).await.unwrap(),
+    }
+}
+
+async fn retention_anonymises_a_tenants_old_folders_outside_open_sessions_only(s: &dyn Inspect) {
+    let a = seed_tenant(s, "alpha").await;
+    let b = seed_tenant(s, "beta").await;
+    let (ta, tb) = (a.tenant, b.tenant);
+    // A: besides the seeded folders (scored in a session still open), a
+    // folder in no session, one scored in a session since closed, and a
+    // recent one.
+    let extra = create_folders(
+        s,
+        ta,
+        vec![
+            folder("alpha-free", a.school, 4, YEAR),
+            folder("alpha-closed", a.school, 4, YEAR),
+            folder("alpha-recent", a.school, 4, YEAR),
+        ],
+    )
+    .await;
+    let (free, closed, recent) = (
+        extra[0].portfolio.id,
+        extra[1].portfolio.id,
+        extra[2].portfolio.id,
+    );
+    let done = session_with(
+        s,
+        ta,
+        a.rubric.id,
+        a.lead,
+        ResolutionRule::AdjacentAverage,
+        &[closed],
+    )
+    .await;
+    let done_read = assign(
+        s,
+        ta,
+        done.id,
+        vec![read(done.id, closed, a.first, ReadKind::First)],
+    )
+    .await;
+    give(s, ta, &done_read[0], points(4), at(3, 9, 0)).await;
+    s.close_session(ta, ACTOR, done.id, &[])
+        .await
+        .expect("the session closes");
+    let b_free = create_folder(s, tb, "beta-free", b.school).await;
+    // Every folder but A's recent one was created long ago (B's too), and
+    // every event of A so far was published long ago.
+    let mut a_old = folder_ids(&a.folders);
+    a_old.extend([free, closed]);
+    s.backdate_folders(ta, &a_old, long_ago()).await;
+    let mut b_all = folder_ids(&b.folders);
+    b_all.push(b_free.portfolio.id);
+    s.backdate_folders(tb, &b_all, long_ago()).await;
+    s.relay(&MemoryBus::new()).await;
+    let published = s.backdate_published(ta, long_ago()).await;
+    let a_ids = sorted(a_old.iter().copied().chain([recent]));
+    let b_ids = sorted(b_all.iter().copied());
+
+    let cutoffs = Cutoffs::new([
+        (Category::StudentWork, days_ago(400)),
+        (Category::AuditLog, days_ago(400)),
+        (Category::PublishedEvents, days_ago(30)),
+        // Not scoring's: ignored, and not reported.
+        (Category::EventFeedback, days_ago(400)),
+    ]);
+    let expected = by_kind(vec![
+        // alpha-free and alpha-closed; not the recent one, nor the two in
+        // the open session.
+        Count::new(Category::StudentWork, "portfolios", 2),
+        Count::new(Category::AuditLog, "audit_records", 0),
+        Count::new(Category::PublishedEvents, "outbox_events", published),
+    ]);
+    let a_before = holdings(s, ta, &a_ids).await;
+    let b_before = holdings(s, tb, &b_ids).await;
+    assert_eq!(
+        published, a_before.counts["outbox"] as u64,
+        "every event of A was published"
+    );
+
+    // A dry run counts exactly what the real run does and changes nothing,
+    // not even the audit log.
+    let dry = s.apply_retention(ta, ACTOR, &cutoffs, true).await.unwrap();
+    assert_eq!(by_kind(dry), expected);
+    assert_eq!(holdings(s, ta, &a_ids).await, a_before);
+
+    let applied = s.apply_retention(ta, ACTOR, &cutoffs, false).await.unwrap();
+    assert_eq!(by_kind(applied.clone()), expected);
+    let after = holdings(s, ta, &a_ids).await;
+    for (now, before) in after.folders.iter().zip(&a_before.folders) {
+        let id = before.portfolio.id;
+        if id == free || id == closed {
+            assert!(now.is_anonymised(), "{id} is anonymised");
+            assert!(now.student_enc.is_empty(), "the sealed student id is gone");
+            assert_eq!(now.portfolio.pieces, vec![], "the student's work is gone");
+            assert_eq!(
+                Portfolio {
+                    pieces: before.portfolio.pieces.clone(),
+                    ..now.portfolio.clone()
+                },
+                before.portfolio,
+                "school, grade, year and lineage stay"
+            );
+            let (index, enc) = s.folder_secrets(ta, id).await;
+            assert_eq!(
+                index,
+                id.as_bytes().to_vec(),
+                "the blind index is the folder's own id, no student's"
+            );
+            assert!(enc.is_empty());
+        } else {
+            assert_eq!(now, before, "kept: recent, or in an open session");
+        }
+    }
+    // Scores, reads and results stay; the published events went; one
+    // audit record and one event were written.
+    let mut counts = a_before.counts.clone();
+    *counts.get_mut("audit_log").unwrap() += 1;
+    *counts.get_mut("outbox").unwrap() = 1;
+    assert_eq!(after.counts, counts);
+    assert_eq!(after.exports.len(), a_before.exports.len());
+    for (now, before) in after.exports.iter().zip(&a_before.exports) {
+        assert_eq!(now.result, before.result, "results stay");
+        let gone = now.result.portfolio_id == closed;
+        assert_eq!(now.anonymised, gone);
+        assert_eq!(now.student_enc.is_empty(), gone);
+    }
+    assert!(
+        after
+            .exports
+            .iter()
+            .any(|e| e.result.portfolio_id == closed),
+        "the closed session's result is still exported"
+    );
+    assert_eq!(s.history(ta, done.id, closed).await.unwrap().0.len(), 1);
+    let (last, earlier) = after.audit.split_last().unwrap();
+    assert_eq!(
+        earlier,
+        a_before.audit.as_slice(),
+        "no audit record expired"
+    );
+    assert_eq!(
+        (
+            last.action.as_str(),
+            last.target_kind.as_str(),
+            last.target_id.clone(),
+            last.actor.as_str()
+        ),
+        ("retention.applied", "tenant", ta.0.to_string(), ACTOR)
+    );
+    assert_eq!(
+        last.after,
+        Some(retention::audit_summary(&cutoffs, &applied))
+    );
+    assert_eq!(
+        last.after.as_ref().unwrap()["counts"]["student_work.portfolios"],
+        json!(2)
+    );
+    assert_eq!(after.outbox.len(), 1);
+    assert_eq!(after.outbox[0].event_type, "scoring.retention.applied");
+    assert_eq!(after.outbox[0].payload["id"], json!(ta.0));
+    assert_eq!(after.outbox[0].payload["actor"], json!(ACTOR));
+
+    // B's folders are as old, and untouched.
+    assert_eq!(holdings(s, tb, &b_ids).await, b_before);
+
+    // A second run has nothing left to do, and says so.
+    let again = s.apply_retention(ta, ACTOR, &cutoffs, false).await.unwrap();
+    assert_eq!(
+        by_kind(again),
+        by_kind(vec![
+            Count::new(Category::StudentWork, "portfolios", 0),
+            Count::new(Category::AuditLog, "audit_records", 0),
+            Count::new(Category::PublishedEvents, "outbox_events", 0),
+        ])
+    );
+    let twice = holdings(s, ta, &a_ids).await;
+    assert_eq!(twice.folders, after.folders);
+    assert_eq!(twice.exports, after.exports);
+    assert_eq!(twice.audit.len(), after.audit.len() + 1);
+    assert_eq!(holdings(s, tb, &b_ids).await, b_before);
+}
+
+async fn anonymised_folders_read_without_a_student_and_are_not_promoted_or_scored_again(
+    s: &dyn Inspect,
+) {
+    let a = seed_tenant(s, "alpha").await;
+    let t = a.tenant;
+    let gone = create_folder(s, t, "alpha-gone", a.school)
+        .await
+        .portfolio
+        .id;
+    let mut old = folder_ids(&a.folders);
+    old.push(gone);
+    s.backdate_folders(t, &old, long_ago()).await;
+    let student_work = Cutoffs::new([(Category::StudentWork, days_ago(400))]);
+    assert_eq!(
+        s.apply_retention(t, ACTOR, &student_work, false)
+            .await
+            .unwrap(),
+        vec![Count::new(Category::StudentWork, "portfolios", 1)],
+        "the seeded folders are in an open session"
+    );
+
+    // Read back by id and in lists, without a student or pieces.
+    let got = s.get_portfolios(t, &[gone]).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].is_anonymised() && got[0].student_enc.is_empty());
+    assert!(got[0].portfolio.pieces.is_empty());
+    let listed = all_pages(1, |page| {
+        s.list_portfolios(t, Some(YEAR), Some(a.school), page)
+    })
+    .await;
+    assert_eq!(
+        sorted(folder_ids(&listed)),
+        sorted(old.iter().copied()),
+        "listed with the others"
+    );
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|p| p.is_anonymised())
+            .collect::<Vec<_>>(),
+        vec![&got[0]]
+    );
+
+    // The blind index no longer finds the student: a new folder of theirs
+    // for the year is taken, while a student with a folder is still refused.
+    create_folders(s, t, vec![folder("alpha-gone", a.school, 4, YEAR)]).await;
+    expect_conflict(
+        s.create_portfolios(t, ACTOR, vec![folder("alpha-1", a.school, 4, YEAR)])
+            .await,
+        "portfolios[0].student_ref",
+    );
+    // Nothing is left to read in it: no session takes it.
+    expect_invalid(
+        s.add_session_portfolios(t, ACTOR, a.session.id, &[gone])
+            .await,
+        &["portfolio_ids[0]"],
+    );
+    // Year-end promotion moves the others on and skips it.
+    assert_eq!(
+        s.promote_portfolios(t, ACTOR, YEAR, 13).await.unwrap(),
+        PromotionReport {
+            promoted: 3,
+            already_promoted: 0,
+            graduated: 0,
+        }
+    );
+    let next = all_pages(50, |page| s.list_portfolios(t, Some(YEAR + 1), None, page)).await;
+    assert_eq!(next.len(), 3);
+    assert!(next.iter().all(|p| p.portfolio.previous_id != Some(gone)));
+    assert!(next.iter().all(|p| !p.is_anonymised()));
+
+    // Once their session is closed, the seeded folders go too, and their
+    // results stay.
+    s.close_session(t, ACTOR, a.session.id, &[])
+        .await
+        .expect("the session closes");
+    let results = s
+        .list_results(t, a.session.id, false, first_page())
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(
+        s.apply_retention(t, ACTOR, &student_work, true)
+            .await
+            .unwrap(),
+        vec![Count::new(Category::StudentWork, "portfolios", 2)]
+    );
+    assert_eq!(
+        s.apply_retention(t, ACTOR, &student_work, false)
+            .await
+            .unwrap(),
+        vec![Count::new(Category::StudentWork, "portfolios", 2)]
+    );
+    let seeded = s.get_portfolios(t, &folder_ids(&a.folders)).await.unwrap();
+    assert!(seeded.iter().all(StoredPortfolio::is_anonymised));
+    assert_eq!(
+        s.list_results(t, a.session.id, false, first_page())
+            .await
+            .unwrap()
+            .0,
+        results
+    );
+    let exports = s.export_rows(t, YEAR, None).await.unwrap();
+    assert_eq!(exports.len(), 2);
+    assert!(
+        exports
+            .iter()
+            .all(|e| e.anonymised && e.student_enc.is_empty())
+    );
 }

@@ -45,7 +45,8 @@ fn finish(
 }
 
 /// Final scores of every resolved portfolio of the year, by school, with
-/// the pseudonymous student id a school reports against.
+/// the pseudonymous student id a school reports against (empty for a
+/// folder anonymised by retention: its score stays, its student is gone).
 pub fn school_scores(
     keys: &TenantKeys,
     year: i32,
@@ -67,7 +68,11 @@ pub fn school_scores(
     .map_err(Error::internal)?;
     let n = rows.len() as u32;
     for r in &rows {
-        let student = keys.decrypt(&r.student_enc).map_err(Error::internal)?;
+        let student = if r.anonymised {
+            String::new()
+        } else {
+            keys.decrypt(&r.student_enc).map_err(Error::internal)?
+        };
         let (score, condition, method) = final_columns(r);
         w.write_record([
             r.result.school_id.to_string(),
@@ -93,6 +98,11 @@ pub fn school_scores(
 /// active research opt-out. Each student gets a `research_id` keyed by a
 /// random key made for this extract alone, so rows of one student link
 /// within the extract but not across extracts (nor back to the student).
+///
+/// Folders anonymised by retention are left out too: without the student
+/// id their opt-out cannot be checked, so the extract fails closed. Each
+/// counts once in `excluded` (its student is unknown, so it is counted as
+/// one).
 pub fn research_extract(
     keys: &TenantKeys,
     year: i32,
@@ -117,7 +127,12 @@ pub fn research_extract(
     .map_err(Error::internal)?;
     let mut written = 0u32;
     let mut excluded: HashSet<String> = HashSet::new();
+    let mut anonymised: HashSet<Uuid> = HashSet::new();
     for r in &rows {
+        if r.anonymised {
+            anonymised.insert(r.result.portfolio_id);
+            continue;
+        }
         let student = keys.decrypt(&r.student_enc).map_err(Error::internal)?;
         if opted_out.contains(student.trim()) {
             excluded.insert(student);
@@ -145,6 +160,6 @@ pub fn research_extract(
         w,
         format!("research-extract-{year}.csv"),
         written,
-        excluded.len() as u32,
+        (excluded.len() + anonymised.len()) as u32,
     )
 }

@@ -15,7 +15,12 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use platform::{auth::TenantId, error::Result, page::Page};
+use platform::{
+    auth::TenantId,
+    error::Result,
+    page::Page,
+    retention::{Count, Cutoffs},
+};
 use uuid::Uuid;
 
 use crate::domain::*;
@@ -28,7 +33,17 @@ pub type Paged<T> = (Vec<T>, String);
 pub struct StoredPortfolio {
     /// `student_ref` is empty: the clear id is never in the store.
     pub portfolio: Portfolio,
+    /// Empty once the folder is anonymised.
     pub student_enc: Vec<u8>,
+    /// When retention anonymised the folder (`student_work`): it has no
+    /// student any more (no sealed id, no blind index) and no pieces.
+    pub anonymised_at: Option<DateTime<Utc>>,
+}
+
+impl StoredPortfolio {
+    pub fn is_anonymised(&self) -> bool {
+        self.anonymised_at.is_some()
+    }
 }
 
 /// A portfolio to store: the folder and its sealed student id.
@@ -108,9 +123,12 @@ pub struct Progress {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportRow {
     pub result: ResultRow,
+    /// Empty when the folder is anonymised.
     pub student_enc: Vec<u8>,
     pub grade_level: i32,
     pub academic_year: i32,
+    /// The folder was anonymised by retention: its student is unknown.
+    pub anonymised: bool,
 }
 
 /// What an erasure changed: (kind of row, rows changed), in a fixed order.
@@ -158,7 +176,8 @@ pub trait ScoringStore: Send + Sync + 'static {
     ) -> Result<Paged<StoredPortfolio>>;
     /// Moves every folder of `from_year` below `final_grade` to the next
     /// year and grade (same student, school and pieces, linked by
-    /// `previous_id`); idempotent.
+    /// `previous_id`); idempotent. Anonymised folders have no student to
+    /// move on: they are skipped (and counted nowhere).
     async fn promote_portfolios(
         &self,
         t: TenantId,
@@ -207,8 +226,10 @@ pub trait ScoringStore: Send + Sync + 'static {
         page: Page,
     ) -> Result<Paged<Session>>;
     /// Adds folders of the session's year (idempotent). Refuses a closed
-    /// session, unknown folders and folders of another year, naming
-    /// `portfolio_ids[i]`.
+    /// session, unknown folders, folders of another year and anonymised
+    /// folders (nothing left to read), naming `portfolio_ids[i]`. The
+    /// folders are share-locked, so a concurrent retention run either sees
+    /// them in the open session or has anonymised them first.
     async fn add_session_portfolios(
         &self,
         t: TenantId,
@@ -314,4 +335,28 @@ pub trait ScoringStore: Send + Sync + 'static {
     /// person, no personal data) with event `scoring.person.erased`.
     /// Idempotent: a second erasure counts zeros.
     async fn erase_person(&self, t: TenantId, actor: &str, person: Uuid) -> Result<ErasedCounts>;
+
+    // ---- retention
+    /// Applies the tenant's retention cutoffs in one transaction and reports
+    /// every kind of every category given a cutoff (zeros included):
+    ///
+    /// - `student_work` (kind `portfolios`, anonymised): folders created
+    ///   before the cutoff, in no open session and not anonymised yet lose
+    ///   the sealed student id (emptied), the blind index (replaced by the
+    ///   folder id's bytes: unique, linking to no student) and their pieces,
+    ///   and get `anonymised_at`; scores, reads, results and statistics stay;
+    /// - `audit_log` and `published_events`: `TenantTxExt::expire_common`.
+    ///
+    /// Other categories are not scoring's and are ignored. A dry run counts
+    /// exactly what a real run would change and rolls back. A real run is
+    /// audited as `retention.applied` (target the tenant, `after` the
+    /// cutoffs and counts) with event `scoring.retention.applied`.
+    /// Idempotent: a second run counts zero folders.
+    async fn apply_retention(
+        &self,
+        t: TenantId,
+        actor: &str,
+        cutoffs: &Cutoffs,
+        dry_run: bool,
+    ) -> Result<Vec<Count>>;
 }

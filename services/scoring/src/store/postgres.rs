@@ -13,5 +13,9 @@ pub const FOR_UPDATE: &str = " FOR NO KEY UPDATE";
 /// Shared lock on a session row: submissions hold it, closing takes it
 /// exclusively, so no read is accepted after a close commits.
 pub const FOR_SHARE: &str = " FOR SHARE";
+/// The bytes of a portfolio's `id`, the blind index an anonymised folder
+/// is left with (unique per tenant, and linking to no student):
+/// `uuid_send` gives the UUID's 16 bytes.
+pub const ID_BYTES: &str = "uuid_send(id)";
 
 include!("sql.rs");

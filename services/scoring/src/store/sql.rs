@@ -1,10 +1,11 @@
 // The one SQL body of the scoring store, included by `postgres.rs` and
 // `sqlite.rs` with `Db`/`Pool` naming the backend, `FOR_UPDATE` its row lock
 // and `FOR_SHARE` its shared lock ("" on SQLite, whose single writer already
-// serialises transactions). The statements are the common dialect of both
-// (numbered `$n` parameters, `RETURNING`, `ON CONFLICT`, partial indexes);
-// every statement filters on `tenant_id`. Instants are kept in whole seconds,
-// as in the other stores, so both backends return exactly what was stored.
+// serialises transactions), and `ID_BYTES` the bytes of a row's UUID id.
+// The statements are the common dialect of both (numbered `$n` parameters,
+// `RETURNING`, `ON CONFLICT`, partial indexes); every statement filters on
+// `tenant_id`. Instants are kept in whole seconds, as in the other stores, so
+// both backends return exactly what was stored.
 //
 // Submissions. A read is accepted with the session row share-locked (closing
 // takes it exclusively), the assignment row locked, and the portfolio's
@@ -23,6 +24,7 @@ use platform::{
     error::{Error, Result},
     events::EventEnvelope,
     page::Page,
+    retention::{self, Category, Count, Cutoffs},
     tx::{AuditEntry, TenantTxExt},
 };
 use serde::Serialize;
@@ -164,7 +166,7 @@ impl From<AnchorRow> for AnchorPaper {
 }
 
 const PORTFOLIO_COLUMNS: &str =
-    "id, student_enc, school_id, grade_level, academic_year, pieces, previous_id";
+    "id, student_enc, school_id, grade_level, academic_year, pieces, previous_id, anonymised_at";
 
 #[derive(FromRow)]
 struct PortfolioRow {
@@ -175,6 +177,7 @@ struct PortfolioRow {
     academic_year: i32,
     pieces: Json<Vec<Piece>>,
     previous_id: Option<Uuid>,
+    anonymised_at: Option<DateTime<Utc>>,
 }
 
 impl From<PortfolioRow> for StoredPortfolio {
@@ -190,9 +193,20 @@ impl From<PortfolioRow> for StoredPortfolio {
                 previous_id: r.previous_id,
             },
             student_enc: r.student_enc,
+            anonymised_at: r.anonymised_at,
         }
     }
 }
+
+/// The folders of tenant `$1` that retention anonymises at cutoff `$2`:
+/// created before it, not anonymised yet, and in no open session (a folder
+/// being scored keeps its student until the session closes). Written
+/// against the bare table name, so the same condition serves the count, the
+/// row locks and the UPDATE.
+const ANONYMISABLE: &str = "tenant_id = $1 AND created_at < $2 AND anonymised_at IS NULL \
+     AND NOT EXISTS (SELECT 1 FROM session_portfolios sp JOIN sessions s \
+       ON s.tenant_id = sp.tenant_id AND s.id = sp.session_id \
+       WHERE sp.tenant_id = $1 AND sp.portfolio_id = portfolios.id AND s.status = 'open')";
 
 const SET_COLUMNS: &str = "id, rubric_id, academic_year, kind, name, papers";
 
@@ -739,6 +753,7 @@ impl ScoringStore for Store {
             out.push(StoredPortfolio {
                 portfolio,
                 student_enc: p.student_enc,
+                anonymised_at: None,
             });
         }
         record_all(&mut tx, records).await?;
@@ -790,9 +805,11 @@ impl ScoringStore for Store {
     ) -> Result<PromotionReport> {
         let created = now();
         let mut tx = self.tx(t).await?;
+        // An anonymised folder has no student to move on.
         let rows: Vec<(Uuid, Vec<u8>, Vec<u8>, Uuid, i32, Json<Vec<Piece>>)> = sqlx::query_as(
             "SELECT id, student_index, student_enc, school_id, grade_level, pieces \
-             FROM portfolios WHERE tenant_id = $1 AND academic_year = $2 ORDER BY id",
+             FROM portfolios WHERE tenant_id = $1 AND academic_year = $2 \
+             AND anonymised_at IS NULL ORDER BY id",
         )
         .bind(t.0)
         .bind(from_year)
@@ -1078,23 +1095,38 @@ impl ScoringStore for Store {
         let mut tx = self.tx(t).await?;
         let s = session_in(&mut tx, t, session, FOR_UPDATE).await?;
         require_open(&s)?;
-        let rows: Vec<(Uuid, Uuid, i32)> = rows_in(
-            &mut tx,
-            t,
-            "SELECT id, school_id, academic_year FROM portfolios",
-            "tenant_id",
-            "id",
-            portfolios,
-        )
-        .await?;
-        let found: HashMap<Uuid, (Uuid, i32)> = rows
+        // The folders share-locked: a retention run anonymising them waits
+        // for this session to hold them (and then leaves them alone), or
+        // anonymised them first (and they are refused below).
+        type Folder = (Uuid, Uuid, i32, Option<DateTime<Utc>>);
+        let mut rows: Vec<Folder> = Vec::new();
+        let mut wanted: Vec<Uuid> = portfolios.to_vec();
+        wanted.sort();
+        wanted.dedup();
+        for chunk in wanted.chunks(IN_CHUNK) {
+            let mut q = QueryBuilder::<Db>::new(
+                "SELECT id, school_id, academic_year, anonymised_at FROM portfolios \
+                 WHERE tenant_id = ",
+            );
+            q.push_bind(t.0).push(" AND id IN (");
+            in_list(&mut q, chunk);
+            q.push(format!(" ORDER BY id{FOR_SHARE}"));
+            rows.extend(q.build_query_as::<Folder>().fetch_all(&mut *tx).await?);
+        }
+        let found: HashMap<Uuid, (Uuid, i32, bool)> = rows
             .into_iter()
-            .map(|(id, school, y)| (id, (school, y)))
+            .map(|(id, school, y, anonymised)| (id, (school, y, anonymised.is_some())))
             .collect();
         for (i, id) in portfolios.iter().enumerate() {
             match found.get(id) {
                 None => return Err(Error::invalid(format!("portfolio_ids[{i}]"), "no such portfolio")),
-                Some((_, y)) if *y != s.academic_year => {
+                Some((_, _, true)) => {
+                    return Err(Error::invalid(
+                        format!("portfolio_ids[{i}]"),
+                        "the folder was anonymised under the retention policy; it has nothing left to read",
+                    ));
+                }
+                Some((_, y, _)) if *y != s.academic_year => {
                     return Err(Error::invalid(
                         format!("portfolio_ids[{i}]"),
                         format!(
@@ -1939,12 +1971,13 @@ impl ScoringStore for Store {
             result: ResultDbRow,
             student_enc: Vec<u8>,
             grade_level: i32,
+            anonymised_at: Option<DateTime<Utc>>,
         }
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT sp.session_id, sp.portfolio_id, sp.school_id, sp.state, sp.final_score, \
              sp.final_condition, sp.method, sp.reason, sp.decided_at, sp.first_scorer, \
              sp.first_score, sp.first_condition, sp.second_scorer, sp.second_score, \
-             sp.second_condition, sp.paired_at, p.student_enc, p.grade_level \
+             sp.second_condition, sp.paired_at, p.student_enc, p.grade_level, p.anonymised_at \
              FROM session_portfolios sp JOIN portfolios p \
                ON p.tenant_id = sp.tenant_id AND p.id = sp.portfolio_id \
              WHERE sp.tenant_id = $1 AND sp.academic_year = $2 AND sp.state = 'resolved' \
@@ -1964,6 +1997,7 @@ impl ScoringStore for Store {
                     student_enc: r.student_enc,
                     grade_level: r.grade_level,
                     academic_year,
+                    anonymised: r.anonymised_at.is_some(),
                 })
             })
             .collect()
@@ -2070,6 +2104,74 @@ impl ScoringStore for Store {
             )],
         )
         .await?;
+        self.commit(tx).await?;
+        Ok(counts)
+    }
+
+    // ---------------------------------------------------------------- retention
+
+    async fn apply_retention(
+        &self,
+        t: TenantId,
+        actor: &str,
+        cutoffs: &Cutoffs,
+        dry_run: bool,
+    ) -> Result<Vec<Count>> {
+        let mut tx = self.tx(t).await?;
+        let mut counts = Vec::new();
+        if let Some(before) = cutoffs.get(Category::StudentWork) {
+            let n = if dry_run {
+                let n: i64 = sqlx::query_scalar(&format!(
+                    "SELECT COUNT(*) FROM portfolios WHERE {ANONYMISABLE}"
+                ))
+                .bind(t.0)
+                .bind(before)
+                .fetch_one(&mut *tx)
+                .await?;
+                u64::try_from(n).unwrap_or(0)
+            } else {
+                // Lock the folders first, then anonymise them in a statement
+                // of its own. Adding folders to a session share-locks them:
+                // a session that took one meanwhile has committed before the
+                // lock is granted, so the UPDATE (a fresh snapshot) sees the
+                // folder in the open session and skips it; one that comes
+                // later waits for this transaction and finds it anonymised.
+                sqlx::query(&format!(
+                    "SELECT id FROM portfolios WHERE {ANONYMISABLE} ORDER BY id{FOR_UPDATE}"
+                ))
+                .bind(t.0)
+                .bind(before)
+                .fetch_all(&mut *tx)
+                .await?;
+                sqlx::query(&format!(
+                    "UPDATE portfolios SET student_enc = $3, student_index = {ID_BYTES}, \
+                     pieces = '[]', anonymised_at = $4 WHERE {ANONYMISABLE}"
+                ))
+                .bind(t.0)
+                .bind(before)
+                .bind(Vec::<u8>::new())
+                .bind(now())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            };
+            counts.push(Count::new(Category::StudentWork, "portfolios", n));
+        }
+        counts.extend(tx.expire_common(t, cutoffs, dry_run).await?);
+        if dry_run {
+            tx.rollback().await?;
+            return Ok(counts);
+        }
+        let (mut audit, event) = entry(
+            t,
+            actor,
+            "retention.applied",
+            t.0,
+            Some(retention::audit_summary(cutoffs, &counts)),
+            json!({}),
+        );
+        audit.target_kind = "tenant".to_string();
+        record_all(&mut tx, vec![(audit, event)]).await?;
         self.commit(tx).await?;
         Ok(counts)
     }

@@ -141,6 +141,15 @@ pub trait Inspect: ScoringStore {
     /// Publishes every pending outbox row onto `bus` the way the service's
     /// relay does (as the operator role on PostgreSQL); returns how many.
     async fn relay(&self, bus: &MemoryBus) -> usize;
+    /// Makes tenant `t`'s folders `ids` look created at `when` (retention
+    /// tests: rows past a cutoff without waiting a year).
+    async fn backdate_folders(&self, t: TenantId, ids: &[Uuid], when: DateTime<Utc>);
+    /// Makes every published outbox row of tenant `t` look published at
+    /// `when`; returns how many.
+    async fn backdate_published(&self, t: TenantId, when: DateTime<Utc>) -> u64;
+    /// A folder's stored blind index and sealed student id, as the table
+    /// holds them.
+    async fn folder_secrets(&self, t: TenantId, id: Uuid) -> (Vec<u8>, Vec<u8>);
 }
 
 macro_rules! impl_inspect {
@@ -210,6 +219,55 @@ macro_rules! impl_inspect {
                 let event = EventEnvelope::new(t, "test.processed", serde_json::json!({}));
                 assert!(tx.first_delivery(consumer, &event).await.expect("recorded"));
                 tx.commit().await.expect("commit");
+            }
+
+            async fn backdate_folders(&self, t: TenantId, ids: &[Uuid], when: DateTime<Utc>) {
+                let mut tx = self.pool().begin_tenant(t).await.expect("begin");
+                for id in ids {
+                    let n = sqlx::query(
+                        "UPDATE portfolios SET created_at = $3 WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(t.0)
+                    .bind(*id)
+                    .bind(when)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("the folder is backdated")
+                    .rows_affected();
+                    assert_eq!(n, 1, "folder {id} of the tenant");
+                }
+                tx.commit().await.expect("commit");
+            }
+
+            async fn backdate_published(&self, t: TenantId, when: DateTime<Utc>) -> u64 {
+                let mut tx = self.pool().begin_tenant(t).await.expect("begin");
+                let n = sqlx::query(
+                    "UPDATE outbox SET published_at = $2 WHERE tenant_id = $1 \
+                     AND published_at IS NOT NULL",
+                )
+                .bind(t.0)
+                .bind(when)
+                .execute(&mut *tx)
+                .await
+                .expect("the outbox is backdated")
+                .rows_affected();
+                tx.commit().await.expect("commit");
+                n
+            }
+
+            async fn folder_secrets(&self, t: TenantId, id: Uuid) -> (Vec<u8>, Vec<u8>) {
+                let mut tx = self.pool().begin_tenant(t).await.expect("begin");
+                let row: (Vec<u8>, Vec<u8>) = sqlx::query_as(
+                    "SELECT student_index, student_enc FROM portfolios \
+                     WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(t.0)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .expect("the folder reads");
+                tx.rollback().await.expect("rollback");
+                row
             }
 
             async fn relay(&self, bus: &MemoryBus) -> usize {
