@@ -10,6 +10,8 @@
 //!   or a tenant admin (existence is checked before permission);
 //! - `Notify`: tenant admins and Collegium services;
 //! - delivery log, templates, tenant settings and dead letters: tenant admins;
+//! - `ExportPersonData`, `ErasePersonData` and `ApplyRetention`: tenant
+//!   admins (and Collegium services, whose tokens pass as admins);
 //! - `UnsubscribeService` takes no bearer token: the token in the request
 //!   (from an e-mail's `List-Unsubscribe` link) is the credential, and a
 //!   wrong one is NOT_FOUND.
@@ -26,12 +28,13 @@ mod convert;
 use std::{pin::Pin, sync::Arc, time::Duration};
 
 use chrono::Utc;
-use collegium_proto::notifications::v1 as pb;
+use collegium_proto::{common::v1 as common, notifications::v1 as pb};
 use platform::{
     auth::{Principal, Role, TenantId},
     error::{Error, Result, Violations},
     events::{EventBus, EventEnvelope},
     grpc::principal,
+    retention::{self, Cutoffs},
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -807,6 +810,25 @@ impl pb::notifications_service_server::NotificationsService for NotificationsApi
                     .map(|(kind, count)| pb::ErasedCount { kind, count })
                     .collect(),
             })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn apply_retention(
+        &self,
+        req: Request<common::ApplyRetentionRequest>,
+    ) -> Result<Response<common::RetentionReport>, Status> {
+        let p = principal(&req)?;
+        let r = req.into_inner();
+        respond(async {
+            p.require_tenant_admin()?;
+            let cutoffs = Cutoffs::from_request(&r.cutoffs, Utc::now())?;
+            let counts = self
+                .store()
+                .apply_retention(p.tenant, &p.actor(), &cutoffs, r.dry_run)
+                .await?;
+            Ok(retention::report("notifications", r.dry_run, counts))
         })
         .await
     }

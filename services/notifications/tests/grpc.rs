@@ -5,19 +5,19 @@
 //! watch), preferences, cluster messages, direct triggers with idempotency
 //! keys, templates, the way from a scheduling invitation (or a scoring
 //! discrepancy) on the bus to one inbox item, a flagged scorer told to their
-//! lead only, reminders, dead letters, and tenant isolation of every RPC and
-//! of the live stream.
+//! lead only, reminders, dead letters, data-subject requests, retention, and
+//! tenant isolation of every RPC and of the live stream.
 
 mod runtime_support;
 
 use std::{fmt::Debug, time::Duration};
 
 use collegium_notifications::{
-    domain::Category as DCategory,
-    store::{NotificationsStore, Reminder},
+    domain::{Category as DCategory, Channel, Delivery, DeliveryStatus, Notification},
+    store::{NotificationsStore, Planned, Reminder},
 };
 use collegium_proto::{
-    common::v1::PageRequest,
+    common::v1::{ApplyRetentionRequest, PageRequest, RetentionCutoff, RetentionReport},
     notifications::v1::{self as pb},
     scheduling::v1 as spb,
 };
@@ -1341,6 +1341,232 @@ async fn only_an_admin_exports_and_erases_a_person_and_only_in_their_tenant() {
         assert!(zeros(&again), "{again:?}");
         // The other teacher keeps theirs.
         assert_eq!(app.inbox(a.id, a.teachers[1]).await.len(), 1);
+    })
+    .await
+}
+
+// ------------------------------------------------------------------ retention
+
+fn retention(
+    cutoffs: &[(&str, chrono::DateTime<chrono::Utc>)],
+    dry_run: bool,
+) -> ApplyRetentionRequest {
+    ApplyRetentionRequest {
+        cutoffs: cutoffs
+            .iter()
+            .map(|(category, before)| RetentionCutoff {
+                category: category.to_string(),
+                before: platform::fields::ts(*before),
+            })
+            .collect(),
+        dry_run,
+    }
+}
+
+fn days_ago(n: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() - chrono::Duration::days(n)
+}
+
+/// `(kind, count)` of a report's `notifications` category, in report order.
+fn notification_counts(report: &RetentionReport) -> Vec<(String, u64)> {
+    report
+        .counts
+        .iter()
+        .filter(|c| c.category == "notifications")
+        .map(|c| (c.kind.clone(), c.count))
+        .collect()
+}
+
+fn counts(entries: &[(&str, u64)]) -> Vec<(String, u64)> {
+    entries.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+}
+
+/// Stores an inbox item of `person` created `age` days ago, its in-app
+/// delivery sent.
+async fn old_item(app: &Stack, t: TenantId, person: Uuid, title: &str, age: i64) {
+    let created_at = days_ago(age);
+    let stored = app
+        .store
+        .enqueue(
+            t,
+            None,
+            vec![Planned {
+                notification: Notification {
+                    id: Uuid::nil(),
+                    person_id: person,
+                    category: DCategory::Account,
+                    title: title.to_string(),
+                    body: "Long ago.".into(),
+                    link: "/account".into(),
+                    critical: false,
+                    source_event_id: None,
+                    created_at,
+                    read_at: Some(created_at),
+                    archived_at: None,
+                    email: None,
+                },
+                deliveries: vec![Delivery {
+                    id: Uuid::nil(),
+                    notification_id: Uuid::nil(),
+                    person_id: person,
+                    channel: Channel::InApp,
+                    address: None,
+                    status: DeliveryStatus::Sent,
+                    attempts: 1,
+                    last_error: None,
+                    next_attempt_at: created_at,
+                    digest: false,
+                    updated_at: created_at,
+                }],
+            }],
+        )
+        .await
+        .expect("enqueued");
+    assert_eq!(stored.len(), 1);
+}
+
+/// A tenant's inbox titles of `person` and delivery ids, sorted.
+async fn holdings(app: &Stack, t: TenantId, person: Uuid) -> (Vec<String>, Vec<Uuid>) {
+    let mut titles: Vec<String> = app
+        .inbox(t, person)
+        .await
+        .into_iter()
+        .map(|n| n.title)
+        .collect();
+    titles.sort();
+    let mut log: Vec<Uuid> = app.deliveries(t).await.into_iter().map(|d| d.id).collect();
+    log.sort();
+    (titles, log)
+}
+
+#[tokio::test]
+async fn only_an_admin_or_a_service_applies_retention_and_bad_cutoffs_name_their_field() {
+    bounded(async {
+        let app = stack().await;
+        let s = seed(&app.membership, "ret-auth", 1).await;
+        let valid = retention(&[("notifications", days_ago(400))], true);
+
+        // Teachers and cluster leads may not.
+        expect_code(
+            app.teacher(&s, 0).apply_retention(valid.clone()).await,
+            Code::PermissionDenied,
+        );
+        expect_code(
+            app.lead(&s).apply_retention(valid.clone()).await,
+            Code::PermissionDenied,
+        );
+
+        // Bad cutoffs name their field, checked before anything is read.
+        let mut admin = app.admin(&s);
+        expect_fields(
+            admin
+                .apply_retention(retention(&[("notifications", days_ago(10))], false))
+                .await,
+            &["cutoffs[0].before"],
+        );
+        expect_fields(
+            admin
+                .apply_retention(retention(&[("everything", days_ago(400))], false))
+                .await,
+            &["cutoffs[0].category"],
+        );
+        expect_fields(
+            admin
+                .apply_retention(retention(
+                    &[
+                        ("notifications", days_ago(400)),
+                        ("audit_log", days_ago(100)),
+                    ],
+                    false,
+                ))
+                .await,
+            &["cutoffs[1].before"],
+        );
+
+        // The retention job's service token passes; the report says what
+        // each kind would lose, sorted, every kind listed.
+        let report = ok(app.service(&s).apply_retention(valid).await);
+        assert_eq!(report.service, "notifications");
+        assert!(report.dry_run);
+        let kinds: Vec<(&str, &str, &str, u64)> = report
+            .counts
+            .iter()
+            .map(|c| {
+                (
+                    c.category.as_str(),
+                    c.kind.as_str(),
+                    c.action.as_str(),
+                    c.count,
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("notifications", "cluster_messages", "deleted", 0),
+                ("notifications", "deliveries", "deleted", 0),
+                ("notifications", "idempotency_keys", "deleted", 0),
+                ("notifications", "inbox_items", "deleted", 0),
+            ]
+        );
+    })
+    .await
+}
+
+#[tokio::test]
+async fn retention_by_one_tenants_admin_leaves_another_tenant_intact_and_a_dry_run_changes_nothing()
+{
+    bounded(async {
+        let app = stack().await;
+        let a = seed(&app.membership, "ret-a", 1).await;
+        let b = seed(&app.membership, "ret-b", 1).await;
+        for s in [&a, &b] {
+            old_item(&app, s.id, s.teachers[0], "Last year's note", 400).await;
+            ok(app
+                .admin(s)
+                .notify(notify_req("ret-recent", &[s.teachers[0]], "Recent note"))
+                .await);
+        }
+        let (a_titles, a_log) = holdings(&app, a.id, a.teachers[0]).await;
+        assert_eq!(a_titles, ["Last year's note", "Recent note"]);
+        let b_before = holdings(&app, b.id, b.teachers[0]).await;
+        let request = |dry_run| retention(&[("notifications", days_ago(90))], dry_run);
+        let expected = counts(&[
+            ("cluster_messages", 0),
+            ("deliveries", 1),
+            ("idempotency_keys", 0),
+            ("inbox_items", 1),
+        ]);
+
+        // A dry run reports and changes nothing.
+        let dry = ok(app.admin(&a).apply_retention(request(true)).await);
+        assert!(dry.dry_run);
+        assert_eq!(notification_counts(&dry), expected, "{dry:?}");
+        assert_eq!(
+            holdings(&app, a.id, a.teachers[0]).await,
+            (a_titles, a_log.clone())
+        );
+
+        // A's admin applies it: A's old item and its log go, the recent stays.
+        let applied = ok(app.admin(&a).apply_retention(request(false)).await);
+        assert!(!applied.dry_run);
+        assert_eq!(notification_counts(&applied), expected, "{applied:?}");
+        let (titles, log) = holdings(&app, a.id, a.teachers[0]).await;
+        assert_eq!(titles, ["Recent note"]);
+        assert_eq!(log.len(), a_log.len() - 1);
+        assert!(log.iter().all(|d| a_log.contains(d)));
+        let tia = inbox(&mut app.teacher(&a, 0)).await;
+        assert_eq!(tia.items.len(), 1);
+
+        // B's rows, just as old, are all still there.
+        assert_eq!(holdings(&app, b.id, b.teachers[0]).await, b_before);
+        // Until B's own admin applies B's retention.
+        let b_applied = ok(app.admin(&b).apply_retention(request(false)).await);
+        assert_eq!(notification_counts(&b_applied), expected);
+        assert_eq!(holdings(&app, b.id, b.teachers[0]).await.0, ["Recent note"]);
+        // A second run in A finds nothing more.
+        let again = ok(app.admin(&a).apply_retention(request(false)).await);
+        assert!(again.counts.iter().all(|c| c.count == 0), "{again:?}");
     })
     .await
 }

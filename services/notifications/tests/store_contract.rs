@@ -15,7 +15,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveTime, SubsecRound, Utc};
 use collegium_notifications::{
     domain::*,
     store::{DeliveryFilter, NotificationsStore, Outcome, Planned, Reminder},
@@ -26,6 +26,7 @@ use platform::{
     events::{
         EventBus, EventEnvelope, EventHandler, SubscribeOptions, Subscription, memory::MemoryBus,
     },
+    retention::{self, Count, Cutoffs},
 };
 use serde_json::json;
 use support::*;
@@ -72,6 +73,8 @@ contract!(
     every_mutation_writes_its_audit_record_and_outbox_event,
     tenants_never_see_or_touch_each_others_rows,
     a_persons_data_exports_whole_and_erases_once_keeping_the_delivery_log,
+    retention_deletes_one_tenants_expired_inbox_log_messages_and_keys_and_nothing_newer,
+    retention_expires_audit_records_and_published_events_and_keeps_its_own_record,
 );
 
 fn minutes(n: i64) -> chrono::Duration {
@@ -2320,4 +2323,381 @@ async fn a_persons_data_exports_whole_and_erases_once_keeping_the_delivery_log(s
     assert_eq!(erased(&again), 0, "{again:?}");
     assert_eq!(s.counts(ta).await, plus_audit(expected));
     assert_eq!(s.counts(tb).await, b_counts);
+}
+
+// ---------------------------------------------------------------- retention
+
+fn days(n: i64) -> chrono::Duration {
+    chrono::Duration::days(n)
+}
+
+fn seconds(n: i64) -> chrono::Duration {
+    chrono::Duration::seconds(n)
+}
+
+/// A report as `{"category.kind": count}`.
+fn report_map(counts: &[Count]) -> std::collections::BTreeMap<String, u64> {
+    counts
+        .iter()
+        .map(|c| (format!("{}.{}", c.category.as_str(), c.kind), c.count))
+        .collect()
+}
+
+fn expected_report(entries: &[(&str, u64)]) -> std::collections::BTreeMap<String, u64> {
+    entries.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+}
+
+/// What one tenant holds on both sides of a retention cutoff, besides its seed.
+struct Aged {
+    /// Inbox items created before the cutoff with nothing left to deliver.
+    expiring: Vec<Uuid>,
+    /// Their delivery log.
+    expiring_log: Vec<Uuid>,
+    /// Items created before the cutoff with a delivery still queued or held.
+    pending: Vec<Uuid>,
+    /// An item created a second after the cutoff.
+    newer: Uuid,
+    old_message: Uuid,
+    newer_message: Uuid,
+}
+
+const OLD_KEY: &str = "retention-old-key";
+const NEWER_KEY: &str = "retention-newer-key";
+
+/// Gives a seeded tenant rows on both sides of `cutoff`: inbox items (with
+/// a finished log, none at all, or a delivery still queued or held), cluster
+/// messages and idempotency keys.
+async fn age(s: &dyn Inspect, seeded: &Seeded, cutoff: DateTime<Utc>) -> Aged {
+    let t = seeded.tenant;
+    let member = seeded.member;
+    let old = cutoff - days(300);
+    let item = |title: &str, created_at: DateTime<Utc>, deliveries: Vec<Delivery>| Planned {
+        notification: Notification {
+            created_at,
+            ..notification(member, title)
+        },
+        deliveries,
+    };
+    let sent = |channel| delivery(channel, DeliveryStatus::Sent, old);
+    let stored = s
+        .enqueue(
+            t,
+            None,
+            vec![
+                item(
+                    "read long ago",
+                    old,
+                    vec![sent(Channel::InApp), sent(Channel::Email)],
+                ),
+                item("never delivered", cutoff - seconds(1), vec![]),
+                item(
+                    "bounced",
+                    old,
+                    vec![
+                        delivery(Channel::Email, DeliveryStatus::Failed, old),
+                        delivery(Channel::InApp, DeliveryStatus::Skipped, old),
+                    ],
+                ),
+                item(
+                    "e-mail still queued",
+                    old,
+                    vec![
+                        sent(Channel::InApp),
+                        delivery(Channel::Email, DeliveryStatus::Queued, old),
+                    ],
+                ),
+                item(
+                    "in a digest",
+                    old,
+                    vec![delivery(Channel::Email, DeliveryStatus::Held, old)],
+                ),
+                item(
+                    "just after",
+                    cutoff + seconds(1),
+                    vec![sent(Channel::InApp)],
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 6);
+    let mut expiring_log = Vec::new();
+    for n in &stored[..3] {
+        expiring_log.extend(
+            deliveries(s, t, by_notification(n.id))
+                .await
+                .into_iter()
+                .map(|d| d.id),
+        );
+    }
+    assert_eq!(expiring_log.len(), 4);
+    let old_message = s
+        .record_cluster_message(
+            t,
+            ACTOR,
+            ClusterMessage {
+                sent_at: cutoff - seconds(1),
+                ..cluster_message(seeded.cluster, "Old news")
+            },
+        )
+        .await
+        .unwrap();
+    let newer_message = s
+        .record_cluster_message(
+            t,
+            ACTOR,
+            ClusterMessage {
+                sent_at: cutoff + seconds(1),
+                ..cluster_message(seeded.cluster, "Newer news")
+            },
+        )
+        .await
+        .unwrap();
+    for (key, created_at) in [(OLD_KEY, old), (NEWER_KEY, cutoff + seconds(1))] {
+        s.remember_answer(t, key, "request-hash", json!({ "ids": [] }))
+            .await
+            .unwrap();
+        s.backdate_key(t, key, created_at).await;
+    }
+    Aged {
+        expiring: ids(&stored[..3]),
+        expiring_log,
+        pending: ids(&stored[3..5]),
+        newer: stored[5].id,
+        old_message: old_message.id,
+        newer_message: newer_message.id,
+    }
+}
+
+/// Everything of a tenant the `notifications` category could touch.
+#[derive(Debug, PartialEq)]
+struct Holdings {
+    counts: std::collections::BTreeMap<&'static str, i64>,
+    inbox: Vec<Uuid>,
+    log: Vec<Uuid>,
+    messages: Vec<Uuid>,
+    keys: Vec<bool>,
+}
+
+async fn holdings(s: &dyn Inspect, seeded: &Seeded) -> Holdings {
+    let t = seeded.tenant;
+    let mut keys = Vec::new();
+    for key in [seeded.key.as_str(), OLD_KEY, NEWER_KEY] {
+        let answer = s.idempotent_answer(t, key, "request-hash").await.unwrap();
+        keys.push(answer.is_some());
+    }
+    Holdings {
+        counts: s.counts(t).await,
+        inbox: sorted(ids(&inbox(s, t, seeded.member, true).await)),
+        log: sorted(
+            deliveries(s, t, DeliveryFilter::default())
+                .await
+                .into_iter()
+                .map(|d| d.id),
+        ),
+        messages: sorted(
+            all_pages(5, |page| s.list_cluster_messages(t, seeded.cluster, page))
+                .await
+                .into_iter()
+                .map(|m| m.id),
+        ),
+        keys,
+    }
+}
+
+async fn retention_deletes_one_tenants_expired_inbox_log_messages_and_keys_and_nothing_newer(
+    s: &dyn Inspect,
+) {
+    let a = seed_tenant(s, "alpha").await;
+    let b = seed_tenant(s, "beta").await;
+    let (ta, tb) = (a.tenant, b.tenant);
+    let cutoff = (Utc::now() - days(60)).trunc_subsecs(0);
+    let aged_a = age(s, &a, cutoff).await;
+    age(s, &b, cutoff).await;
+    // What is already written goes to the bus, so the trail sees only what
+    // retention writes.
+    drain(s, &MemoryBus::new()).await;
+    let mut trail = Trail::new(s, ta).await;
+    let cutoffs = Cutoffs::new([
+        (retention::Category::Notifications, cutoff),
+        (retention::Category::AuditLog, cutoff),
+        (retention::Category::PublishedEvents, cutoff),
+        // Not held here: ignored, not reported.
+        (retention::Category::StudentWork, cutoff),
+    ]);
+    let expected = expected_report(&[
+        ("notifications.inbox_items", 3),
+        ("notifications.deliveries", 4),
+        ("notifications.cluster_messages", 1),
+        ("notifications.idempotency_keys", 1),
+        ("audit_log.audit_records", 0),
+        ("published_events.outbox_events", 0),
+    ]);
+    let a_before = holdings(s, &a).await;
+    let b_before = holdings(s, &b).await;
+    let b_audit = s.audit(tb).await;
+    assert_eq!(a_before.keys, vec![true, true, true]);
+
+    // A dry run counts what would go and changes nothing, audit included.
+    let dry = s.apply_retention(ta, ACTOR, &cutoffs, true).await.unwrap();
+    assert_eq!(report_map(&dry), expected, "{dry:?}");
+    assert_eq!(dry.len(), expected.len(), "each kind once: {dry:?}");
+    assert_eq!(holdings(s, &a).await, a_before, "a dry run changes nothing");
+    assert_eq!(s.audit_records(ta, "retention.applied").await, vec![]);
+    trail.expect_nothing("a dry run").await;
+
+    // The real run deletes exactly what the dry run counted.
+    let applied = s.apply_retention(ta, ACTOR, &cutoffs, false).await.unwrap();
+    assert_eq!(report_map(&applied), report_map(&dry));
+    let after = holdings(s, &a).await;
+    let mut counts = a_before.counts.clone();
+    for (table, change) in [
+        ("notifications", -3),
+        ("deliveries", -4),
+        ("cluster_messages", -1),
+        ("idempotency_keys", -1),
+        ("audit_log", 1),
+        ("outbox", 1),
+    ] {
+        *counts.get_mut(table).unwrap() += change;
+    }
+    assert_eq!(after.counts, counts);
+    // Kept: the seed's item, the older items still being delivered (with
+    // their whole log) and the item a second newer than the cutoff.
+    let kept_inbox: Vec<Uuid> = a_before
+        .inbox
+        .iter()
+        .copied()
+        .filter(|id| !aged_a.expiring.contains(id))
+        .collect();
+    assert_eq!(kept_inbox.len(), 4);
+    assert!(kept_inbox.contains(&a.notification.id) && kept_inbox.contains(&aged_a.newer));
+    assert!(aged_a.pending.iter().all(|id| kept_inbox.contains(id)));
+    assert_eq!(after.inbox, kept_inbox);
+    let kept_log: Vec<Uuid> = a_before
+        .log
+        .iter()
+        .copied()
+        .filter(|id| !aged_a.expiring_log.contains(id))
+        .collect();
+    assert_eq!(after.log, kept_log);
+    for id in &aged_a.pending {
+        let log = deliveries(s, ta, by_notification(*id)).await;
+        assert!(
+            log.iter()
+                .any(|d| matches!(d.status, DeliveryStatus::Queued | DeliveryStatus::Held)),
+            "{log:?}"
+        );
+    }
+    assert_eq!(
+        after.messages,
+        sorted([a.message.id, aged_a.newer_message]),
+        "the old message went, {} among them",
+        aged_a.old_message
+    );
+    assert_eq!(after.keys, vec![true, false, true], "only the old key went");
+
+    // One audit record and its event, naming the tenant, with the counts.
+    trail
+        .expect(
+            "retention",
+            &[("retention.applied", ta.0.to_string(), ACTOR)],
+            &[("retention.applied", ta.0.to_string())],
+        )
+        .await;
+    let records = s.audit_records(ta, "retention.applied").await;
+    assert_eq!(
+        records,
+        vec![(
+            "tenant".to_string(),
+            ta.0.to_string(),
+            Some(retention::audit_summary(&cutoffs, &applied)),
+        )]
+    );
+    assert_eq!(
+        records[0].2.as_ref().unwrap()["counts"]["notifications.deliveries"],
+        json!(4)
+    );
+
+    // Tenant B: not one row touched, though it holds the same old data.
+    assert_eq!(holdings(s, &b).await, b_before);
+    assert_eq!(s.audit(tb).await, b_audit);
+
+    // Again: nothing more goes; the run itself is recorded again.
+    let again = s.apply_retention(ta, ACTOR, &cutoffs, false).await.unwrap();
+    assert_eq!(
+        report_map(&again),
+        expected_report(&[
+            ("notifications.inbox_items", 0),
+            ("notifications.deliveries", 0),
+            ("notifications.cluster_messages", 0),
+            ("notifications.idempotency_keys", 0),
+            ("audit_log.audit_records", 0),
+            ("published_events.outbox_events", 0),
+        ])
+    );
+    let mut counts = after.counts.clone();
+    *counts.get_mut("audit_log").unwrap() += 1;
+    *counts.get_mut("outbox").unwrap() += 1;
+    let second = holdings(s, &a).await;
+    assert_eq!(second.counts, counts);
+    assert_eq!((second.inbox, second.log), (after.inbox, after.log));
+    assert_eq!(s.audit_records(ta, "retention.applied").await.len(), 2);
+
+    // B's own turn finds all of B's old rows still there.
+    let b_dry = s.apply_retention(tb, ACTOR, &cutoffs, true).await.unwrap();
+    assert_eq!(report_map(&b_dry), expected);
+    trail.stop().await;
+}
+
+async fn retention_expires_audit_records_and_published_events_and_keeps_its_own_record(
+    s: &dyn Inspect,
+) {
+    let a = seed_tenant(s, "alpha").await;
+    let b = seed_tenant(s, "beta").await;
+    let (ta, tb) = (a.tenant, b.tenant);
+    let published = drain(s, &MemoryBus::new()).await;
+    assert!(published > 0);
+    // A cutoff in the near future (unchecked at the store): every record and
+    // published event written so far is older.
+    let cutoff = (Utc::now() + seconds(2)).trunc_subsecs(0);
+    let cutoffs = Cutoffs::new([
+        (retention::Category::AuditLog, cutoff),
+        (retention::Category::PublishedEvents, cutoff),
+    ]);
+    let a_counts = s.counts(ta).await;
+    let b_counts = s.counts(tb).await;
+    let b_audit = s.audit(tb).await;
+    let (audited, events) = (a_counts["audit_log"], a_counts["outbox"]);
+    assert!(audited > 0 && events > 0);
+    let expected = expected_report(&[
+        ("audit_log.audit_records", audited as u64),
+        ("published_events.outbox_events", events as u64),
+    ]);
+
+    let dry = s.apply_retention(ta, ACTOR, &cutoffs, true).await.unwrap();
+    assert_eq!(
+        report_map(&dry),
+        expected,
+        "no notifications cutoff, no such kinds"
+    );
+    assert_eq!(s.counts(ta).await, a_counts, "a dry run changes nothing");
+
+    let applied = s.apply_retention(ta, ACTOR, &cutoffs, false).await.unwrap();
+    assert_eq!(report_map(&applied), expected);
+    // Left: the run's own audit record and its (unpublished) event.
+    let mut counts = a_counts.clone();
+    counts.insert("audit_log", 1);
+    counts.insert("outbox", 1);
+    assert_eq!(s.counts(ta).await, counts);
+    assert_eq!(
+        s.audit(ta).await,
+        vec![Audited {
+            action: "retention.applied".into(),
+            target_id: ta.0.to_string(),
+            actor: ACTOR.into(),
+        }]
+    );
+    assert_eq!(s.counts(tb).await, b_counts);
+    assert_eq!(s.audit(tb).await, b_audit);
 }

@@ -18,6 +18,7 @@ use platform::{
     error::Result,
     events::{EventBus, EventEnvelope},
     page::Page,
+    retention::{Count, Cutoffs},
 };
 use uuid::Uuid;
 
@@ -208,4 +209,27 @@ pub trait NotificationsStore: Send + Sync + 'static {
     /// Audited as `person.erased` (target the person, no personal data) with
     /// event `notifications.person.erased`. A second erasure counts zeros.
     async fn erase_person(&self, t: TenantId, actor: &str, person: Uuid) -> Result<ErasedCounts>;
+
+    // ---- retention
+    /// Applies a tenant's retention cutoffs in one tenant transaction. The
+    /// `notifications` category deletes inbox items created before its
+    /// cutoff together with their delivery log, except items that still have
+    /// a delivery queued or held (kept whole, with every delivery, until it
+    /// is done); cluster messages sent and idempotency keys created before
+    /// the cutoff are deleted too. Then `audit_log` and `published_events`
+    /// (`TenantTxExt::expire_common`). Every kind of every category given a
+    /// cutoff is counted, 0 included (`inbox_items`, `deliveries`,
+    /// `cluster_messages`, `idempotency_keys`; `audit_records`,
+    /// `outbox_events`); other categories are ignored. A dry run counts what
+    /// a real run would change and changes and records nothing; a real run
+    /// is audited as `retention.applied` (target the tenant, `after` the
+    /// cutoffs and counts) with event `notifications.retention.applied`.
+    /// Running it again with the same cutoffs deletes nothing more.
+    async fn apply_retention(
+        &self,
+        t: TenantId,
+        actor: &str,
+        cutoffs: &Cutoffs,
+        dry_run: bool,
+    ) -> Result<Vec<Count>>;
 }

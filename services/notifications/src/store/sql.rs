@@ -18,15 +18,16 @@
 // contract suite checks it on both backends.
 //
 // What is audited. Every mutation a person or an administrator asks for
-// (preferences, unsubscribing, templates, cluster messages, tenant settings)
-// writes an audit record and an outbox event `notifications.<thing>.<verb>`
-// in its transaction. The service's own bookkeeping does not: `enqueue` is
-// the consequence of a domain event that was audited by the service that
-// emitted it (or of a direct trigger the API audits), and writes the inbox
-// and delivery log, which are themselves the record; the workers' claims
-// and outcomes are the delivery log; reminders mirror scheduling's events;
-// an unsubscribe token is created when an e-mail needs its link; marking
-// one's own inbox read or archived is reading, not administration.
+// (preferences, unsubscribing, templates, cluster messages, tenant settings,
+// erasing a person, applying retention) writes an audit record and an outbox
+// event `notifications.<thing>.<verb>` in its transaction. The service's own
+// bookkeeping does not: `enqueue` is the consequence of a domain event that
+// was audited by the service that emitted it (or of a direct trigger the API
+// audits), and writes the inbox and delivery log, which are themselves the
+// record; the workers' claims and outcomes are the delivery log; reminders
+// mirror scheduling's events; an unsubscribe token is created when an e-mail
+// needs its link; marking one's own inbox read or archived is reading, not
+// administration.
 //
 // Claims. The delivery and reminder workers claim due rows of every tenant
 // in one operator transaction (`TenantPool::begin_operator`, the
@@ -48,6 +49,7 @@ use platform::{
     error::{Error, Result},
     events::{EventBus, EventEnvelope},
     page::Page,
+    retention::{self, Count, Cutoffs},
     tx::{AuditEntry, TenantTxExt},
 };
 use serde::Serialize;
@@ -195,7 +197,8 @@ fn to_json<T: Serialize>(v: &T) -> Value {
 }
 
 /// Writes the audit record of one mutation and its outbox event
-/// `notifications.<action>` with payload `{id, actor, after, ..extra}`.
+/// `notifications.<action>` with payload `{id, actor, after, ..extra}`; the
+/// target kind is the action's entity (`template` of `template.changed`).
 #[allow(clippy::too_many_arguments)]
 async fn record(
     tx: &mut Tx,
@@ -207,12 +210,37 @@ async fn record(
     after: Option<Value>,
     extra: Value,
 ) -> Result<()> {
-    let target_kind = action.split('.').next().unwrap_or(action).to_string();
+    let target_kind = action.split('.').next().unwrap_or(action);
+    record_on(
+        tx,
+        t,
+        actor,
+        action,
+        (target_kind, target_id),
+        before,
+        after,
+        extra,
+    )
+    .await
+}
+
+/// [`record`] with the target's kind named: `(target_kind, target_id)`.
+#[allow(clippy::too_many_arguments)]
+async fn record_on(
+    tx: &mut Tx,
+    t: TenantId,
+    actor: &str,
+    action: &str,
+    (target_kind, target_id): (&str, &str),
+    before: Option<Value>,
+    after: Option<Value>,
+    extra: Value,
+) -> Result<()> {
     tx.audit(&AuditEntry {
         tenant: t,
         actor: actor.to_string(),
         action: action.to_string(),
-        target_kind,
+        target_kind: target_kind.to_string(),
         target_id: target_id.to_string(),
         at: Utc::now(),
         before,
@@ -613,6 +641,98 @@ async fn notifications_by_key(
         }
     }
     Ok(found)
+}
+
+// ---------------------------------------------------------------- retention
+
+/// The inbox items the `notifications` category expires: created before the
+/// cutoff (`$2`) and with no delivery still to make (queued or held).
+const EXPIRED_INBOX: &str = "FROM notifications n WHERE n.tenant_id = $1 AND n.created_at < $2 \
+     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.tenant_id = n.tenant_id \
+     AND d.notification_id = n.id AND d.status IN ('queued', 'held'))";
+
+/// The delivery log of those items.
+fn expired_deliveries() -> String {
+    format!(
+        "FROM deliveries WHERE tenant_id = $1 AND notification_id IN (SELECT n.id {EXPIRED_INBOX})"
+    )
+}
+
+/// Cluster messages sent before the cutoff.
+const EXPIRED_MESSAGES: &str = "FROM cluster_messages WHERE tenant_id = $1 AND sent_at < $2";
+
+/// Idempotency keys of direct triggers created before the cutoff.
+const EXPIRED_KEYS: &str = "FROM idempotency_keys WHERE tenant_id = $1 AND created_at < $2";
+
+/// Rows of `from` (a `FROM … WHERE` with the tenant as `$1` and the cutoff
+/// as `$2`): counted in a dry run, deleted otherwise.
+async fn expire(
+    tx: &mut Tx,
+    t: TenantId,
+    before: DateTime<Utc>,
+    from: &str,
+    dry_run: bool,
+) -> Result<u64> {
+    if dry_run {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {from}"))
+            .bind(t.0)
+            .bind(before)
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    } else {
+        Ok(sqlx::query(&format!("DELETE {from}"))
+            .bind(t.0)
+            .bind(before)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected())
+    }
+}
+
+/// The `notifications` category of one tenant. The log of an expiring item
+/// goes first (it refers to the item), then every item older than the cutoff
+/// that has no delivery left: exactly those whose log just went, since a
+/// delivery never returns to queued or held once done, and an item whose
+/// delivery finished meanwhile keeps its log and waits for the next run.
+/// Nothing else refers to these rows: cluster messages and idempotency keys
+/// are referenced by no table (the keys' answers and the items' source ids
+/// name them only as values), and reminders and unsubscribe tokens belong
+/// to events and people, not to items.
+async fn expire_notifications(
+    tx: &mut Tx,
+    t: TenantId,
+    before: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<Vec<Count>> {
+    let (deliveries, inbox) = if dry_run {
+        (
+            expire(tx, t, before, &expired_deliveries(), true).await?,
+            expire(tx, t, before, EXPIRED_INBOX, true).await?,
+        )
+    } else {
+        let deliveries = expire(tx, t, before, &expired_deliveries(), false).await?;
+        let inbox = sqlx::query(
+            "DELETE FROM notifications WHERE tenant_id = $1 AND created_at < $2 \
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.tenant_id = $1 \
+             AND d.notification_id = notifications.id)",
+        )
+        .bind(t.0)
+        .bind(before)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        (deliveries, inbox)
+    };
+    let messages = expire(tx, t, before, EXPIRED_MESSAGES, dry_run).await?;
+    let keys = expire(tx, t, before, EXPIRED_KEYS, dry_run).await?;
+    let category = retention::Category::Notifications;
+    Ok(vec![
+        Count::new(category, "inbox_items", inbox),
+        Count::new(category, "deliveries", deliveries),
+        Count::new(category, "cluster_messages", messages),
+        Count::new(category, "idempotency_keys", keys),
+    ])
 }
 
 const ANOTHER_REQUEST: &str = "idempotency_key: this key was already used for a different request";
@@ -1637,6 +1757,41 @@ impl NotificationsStore for Store {
             None,
             Some(json!({ "counts": summary })),
             json!({ "person_id": person }),
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(counts)
+    }
+
+    // ---------------------------------------------------------------- retention
+
+    async fn apply_retention(
+        &self,
+        t: TenantId,
+        actor: &str,
+        cutoffs: &Cutoffs,
+        dry_run: bool,
+    ) -> Result<Vec<Count>> {
+        let mut tx = self.tx(t).await?;
+        let mut counts = Vec::new();
+        if let Some(before) = cutoffs.get(retention::Category::Notifications) {
+            counts.extend(expire_notifications(&mut tx, t, before, dry_run).await?);
+        }
+        counts.extend(tx.expire_common(t, cutoffs, dry_run).await?);
+        if dry_run {
+            tx.rollback().await?;
+            return Ok(counts);
+        }
+        let tenant = t.0.to_string();
+        record_on(
+            &mut tx,
+            t,
+            actor,
+            "retention.applied",
+            ("tenant", &tenant),
+            None,
+            Some(retention::audit_summary(cutoffs, &counts)),
+            json!({}),
         )
         .await?;
         self.commit(tx).await?;

@@ -122,6 +122,16 @@ pub trait Inspect: NotificationsStore {
     async fn token_hash(&self, t: TenantId, token: Uuid) -> Option<String>;
     /// When a reminder was handed out (None: not yet).
     async fn reminder_claimed_at(&self, t: TenantId, event: Uuid) -> Option<DateTime<Utc>>;
+    /// Tenant `t`'s audit records of `action`, oldest first: (target kind,
+    /// target id, after).
+    async fn audit_records(
+        &self,
+        t: TenantId,
+        action: &str,
+    ) -> Vec<(String, String, Option<serde_json::Value>)>;
+    /// Moves an idempotency key's `created_at` (whole seconds, as the store
+    /// writes instants) to make it older than a retention cutoff.
+    async fn backdate_key(&self, t: TenantId, key: &str, created_at: DateTime<Utc>);
 }
 
 macro_rules! impl_inspect {
@@ -194,6 +204,45 @@ macro_rules! impl_inspect {
                 .expect("the reminder reads");
                 tx.rollback().await.expect("rollback");
                 at.flatten()
+            }
+
+            async fn audit_records(
+                &self,
+                t: TenantId,
+                action: &str,
+            ) -> Vec<(String, String, Option<serde_json::Value>)> {
+                let mut tx = self.pool().begin_tenant(t).await.expect("begin");
+                let rows: Vec<(String, String, Option<sqlx::types::Json<serde_json::Value>>)> =
+                    sqlx::query_as(
+                        "SELECT target_kind, target_id, after FROM audit_log \
+                         WHERE tenant_id = $1 AND action = $2 ORDER BY id",
+                    )
+                    .bind(t.0)
+                    .bind(action)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .expect("the audit log reads");
+                tx.rollback().await.expect("rollback");
+                rows.into_iter()
+                    .map(|(kind, id, after)| (kind, id, after.map(|a| a.0)))
+                    .collect()
+            }
+
+            async fn backdate_key(&self, t: TenantId, key: &str, created_at: DateTime<Utc>) {
+                assert_eq!(created_at.timestamp_subsec_nanos(), 0, "whole seconds");
+                let mut tx = self.pool().begin_tenant(t).await.expect("begin");
+                let moved = sqlx::query(
+                    "UPDATE idempotency_keys SET created_at = $3 WHERE tenant_id = $1 AND key = $2",
+                )
+                .bind(t.0)
+                .bind(key)
+                .bind(created_at)
+                .execute(&mut *tx)
+                .await
+                .expect("the key moves")
+                .rows_affected();
+                assert_eq!(moved, 1, "the key {key:?} exists");
+                tx.commit().await.expect("commit");
             }
         }
     };
