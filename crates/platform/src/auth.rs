@@ -523,12 +523,18 @@ impl TokenSigner {
 
     /// A short-lived (5 minute) token for background work of `service` in one tenant.
     pub fn service_token(&self, service: &str, tenant: TenantId) -> String {
-        self.sign(
-            format!("service:{service}"),
-            tenant,
-            &[],
-            chrono::Duration::minutes(5),
-        )
+        self.service_token_for(service, tenant, chrono::Duration::minutes(5))
+    }
+
+    /// A service token living `ttl`, for one bounded job in one tenant
+    /// (a retention run): still bound to the tenant, still no roles.
+    pub fn service_token_for(
+        &self,
+        service: &str,
+        tenant: TenantId,
+        ttl: chrono::Duration,
+    ) -> String {
+        self.sign(format!("service:{service}"), tenant, &[], ttl)
     }
 }
 

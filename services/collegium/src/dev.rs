@@ -181,6 +181,17 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     // Calendar feed and unsubscribe links must point at where this process really listens.
     let config = config.with_public_url(public_url.clone());
     let gateway = collegium_gateway::serve(config, listener, drained(&drain_tx)).await?;
+    // The nightly expiry job, in-process (production: a CronJob).
+    let retention = crate::retention::schedule_daily(
+        store.clone(),
+        signer.clone(),
+        collegium_gateway::upstream::Upstreams::to(
+            &format!("http://{}", membership.addr),
+            &format!("http://{}", scheduling.addr),
+            &format!("http://{}", notifications.addr),
+            &format!("http://{}", scoring.addr),
+        )?,
+    );
 
     let services = [
         ("membership", membership.addr),
@@ -191,6 +202,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     print_welcome(&args, gateway.addr, &services, &store, &signer, &logins).await?;
 
     shutdown_signal().await;
+    retention.abort();
     let _ = drain_tx.send(());
     let _ = gateway.task.await;
     let _ = membership.task.await;

@@ -7,10 +7,13 @@
 //!   service's schema or one (`--service membership|scheduling|notifications|scoring`);
 //! - `collegium tenant`: creates and lists tenants (operator work);
 //! - `collegium import`: imports a roster into a tenant (OneRoster 1.1 CSV or
-//!   `collegium-people.csv`), a dry run unless `--apply`.
+//!   `collegium-people.csv`), a dry run unless `--apply`;
+//! - `collegium retention run`: applies every tenant's retention periods (the
+//!   nightly expiry job; `--dry-run` only counts).
 
 mod dev;
 mod import;
+mod retention;
 mod seed;
 mod seed_schedule;
 mod seed_scoring;
@@ -84,6 +87,8 @@ enum Command {
     /// Imports a roster into a tenant: OneRoster 1.1 CSV or collegium-people.csv.
     /// Always shows the diff; writes only with --apply.
     Import(import::ImportArgs),
+    /// Applies tenants' retention periods (the nightly expiry job).
+    Retention(retention::RetentionArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +186,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(args) => dev::run(args).await,
         Command::Import(args) => import::run(args).await,
+        Command::Retention(args) => retention::run(args).await,
         Command::Token {
             data_dir,
             database_url: Some(url),

@@ -6,6 +6,8 @@
 //! - [`auth`]: the bearer-token check at the HTTP layer and on WebSockets;
 //! - [`error`]: the one conversion of our errors into GraphQL errors;
 //! - [`schema`]: the schema, one module per service, merged;
+//! - [`fanout`]: work spanning every service for one tenant (erasing a
+//!   person, a retention run), shared with the `collegium retention` job;
 //! - [`upstream`]: channels to the services and their readiness;
 //! - [`metrics`]: request counts and durations for Prometheus;
 //! - `http`: routes, handlers and tower layers ([`router`], [`GatewayState`]).
@@ -17,6 +19,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fanout;
 mod http;
 pub mod metrics;
 pub mod schema;

@@ -49,11 +49,26 @@ impl Upstreams {
     /// Lazily connecting channels: the gateway starts (and answers
     /// `/healthz`) even while a service is still coming up.
     pub fn connect(config: &GatewayConfig) -> platform::Result<Self> {
+        Self::to(
+            &config.membership_url,
+            &config.scheduling_url,
+            &config.notifications_url,
+            &config.scoring_url,
+        )
+    }
+
+    /// Lazily connecting channels to the four services at these URLs.
+    pub fn to(
+        membership: &str,
+        scheduling: &str,
+        notifications: &str,
+        scoring: &str,
+    ) -> platform::Result<Self> {
         Ok(Self {
-            membership: platform::grpc::channel(&config.membership_url)?,
-            scheduling: platform::grpc::channel(&config.scheduling_url)?,
-            notifications: platform::grpc::channel(&config.notifications_url)?,
-            scoring: platform::grpc::channel(&config.scoring_url)?,
+            membership: platform::grpc::channel(membership)?,
+            scheduling: platform::grpc::channel(scheduling)?,
+            notifications: platform::grpc::channel(notifications)?,
+            scoring: platform::grpc::channel(scoring)?,
         })
     }
 

@@ -3385,6 +3385,13 @@ async fn retention_expires_only_the_tenants_audit_records_before_the_cutoff(
         .collect();
     assert_eq!(applied.len(), 1);
     assert_eq!(
+        (
+            applied[0].target_kind.as_str(),
+            applied[0].target_id.clone()
+        ),
+        ("tenant", t.0.to_string())
+    );
+    assert_eq!(
         applied[0].after.as_ref().unwrap()["counts"]["audit_log.audit_records"],
         json!(old)
     );

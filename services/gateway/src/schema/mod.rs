@@ -17,6 +17,7 @@ pub mod membership;
 pub mod notifications;
 pub(crate) mod paging;
 pub mod privacy;
+pub mod retention;
 pub mod roster_import;
 pub mod scheduling;
 pub mod scoring;
@@ -35,6 +36,7 @@ pub struct Query(
     notifications::NotificationsQuery,
     scoring::ScoringQuery,
     privacy::PrivacyQuery,
+    retention::RetentionQuery,
 );
 
 /// Every mutation of every service.
@@ -46,6 +48,7 @@ pub struct Mutation(
     notifications::NotificationsMutation,
     scoring::ScoringMutation,
     privacy::PrivacyMutation,
+    retention::RetentionMutation,
 );
 
 /// Every subscription of every service (served over graphql-ws only).
@@ -157,7 +160,7 @@ pub fn caller_data(
         &principal,
         cache,
     )?);
-    data.insert(privacy::Privacy::for_caller(upstreams, &principal)?);
+    data.insert(crate::fanout::Services::new(upstreams, &principal.token)?);
     data.insert(principal);
     Ok(())
 }

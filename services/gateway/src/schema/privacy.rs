@@ -12,54 +12,20 @@
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use collegium_proto::{
-    membership::v1::{self as mpb, membership_service_client::MembershipServiceClient},
-    notifications::v1::{self as npb, notifications_service_client::NotificationsServiceClient},
-    scheduling::v1::{self as spb, scheduling_service_client::SchedulingServiceClient},
-    scoring::v1::{self as cpb, scoring_service_client::ScoringServiceClient},
+    membership::v1 as mpb, notifications::v1 as npb, scheduling::v1 as spb, scoring::v1 as cpb,
 };
-use platform::{Error, auth::Principal, grpc::ForwardCaller};
+use platform::Error;
 use serde_json::{Map, Value};
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 use super::{convert::id_argument, unauthenticated};
 use crate::{
     error::{graphql_error, status_error},
-    upstream::Upstreams,
+    fanout::Services,
 };
 
-type With = InterceptedService<Channel, ForwardCaller>;
-
-/// The four services' clients, each carrying one caller's token.
-pub struct Privacy {
-    membership: MembershipServiceClient<With>,
-    scheduling: SchedulingServiceClient<With>,
-    scoring: ScoringServiceClient<With>,
-    notifications: NotificationsServiceClient<With>,
-}
-
-impl Privacy {
-    pub fn for_caller(upstreams: &Upstreams, principal: &Principal) -> platform::Result<Self> {
-        let caller = || ForwardCaller::new(&principal.token);
-        Ok(Self {
-            membership: MembershipServiceClient::with_interceptor(
-                upstreams.membership.clone(),
-                caller()?,
-            ),
-            scheduling: SchedulingServiceClient::with_interceptor(
-                upstreams.scheduling.clone(),
-                caller()?,
-            ),
-            scoring: ScoringServiceClient::with_interceptor(upstreams.scoring.clone(), caller()?),
-            notifications: NotificationsServiceClient::with_interceptor(
-                upstreams.notifications.clone(),
-                caller()?,
-            ),
-        })
-    }
-}
-
-fn privacy<'a>(ctx: &Context<'a>) -> Result<&'a Privacy> {
-    ctx.data_opt::<Privacy>().ok_or_else(unauthenticated)
+/// The four services' clients with the caller's token.
+pub(crate) fn services<'a>(ctx: &Context<'a>) -> Result<&'a Services> {
+    ctx.data_opt::<Services>().ok_or_else(unauthenticated)
 }
 
 /// One service's JSON document, parsed so the archive is one document.
@@ -111,7 +77,7 @@ impl PrivacyQuery {
         person_id: ID,
     ) -> Result<PersonDataArchive> {
         let person = id_argument("personId", &person_id)?.to_string();
-        let p = privacy(ctx)?;
+        let p = services(ctx)?;
         let (mut m, mut s, mut c, mut n) = (
             p.membership.clone(),
             p.scheduling.clone(),
@@ -160,23 +126,6 @@ impl PrivacyQuery {
 #[derive(Default)]
 pub struct PrivacyMutation;
 
-/// Per-kind counts of one service's erasure report.
-macro_rules! counts {
-    ($service:literal, $report:expr) => {
-        $report
-            .map_err(status_error)?
-            .into_inner()
-            .counts
-            .into_iter()
-            .map(|c| ErasedRecords {
-                service: $service.to_string(),
-                kind: c.kind,
-                count: c.count,
-            })
-            .collect::<Vec<_>>()
-    };
-}
-
 #[Object]
 impl PrivacyMutation {
     /// Erases a person everywhere (tenant admins): personal fields
@@ -194,43 +143,17 @@ impl PrivacyMutation {
                 "erasure cannot be undone: set confirm to true",
             )));
         }
-        let p = privacy(ctx)?;
-        let mut out = Vec::new();
-        // Membership last: the person stays known until the rest is done.
-        out.extend(counts!(
-            "notifications",
-            p.notifications
-                .clone()
-                .erase_person_data(npb::PersonDataRequest {
-                    person_id: person.clone()
-                })
-                .await
-        ));
-        out.extend(counts!(
-            "scoring",
-            p.scoring
-                .clone()
-                .erase_person_data(cpb::PersonDataRequest {
-                    person_id: person.clone()
-                })
-                .await
-        ));
-        out.extend(counts!(
-            "scheduling",
-            p.scheduling
-                .clone()
-                .erase_person_data(spb::PersonDataRequest {
-                    person_id: person.clone()
-                })
-                .await
-        ));
-        out.extend(counts!(
-            "membership",
-            p.membership
-                .clone()
-                .erase_person_data(mpb::PersonDataRequest { person_id: person })
-                .await
-        ));
-        Ok(out)
+        let erased = services(ctx)?
+            .erase_person(&person)
+            .await
+            .map_err(graphql_error)?;
+        Ok(erased
+            .into_iter()
+            .map(|e| ErasedRecords {
+                service: e.service.to_string(),
+                kind: e.kind,
+                count: e.count,
+            })
+            .collect())
     }
 }

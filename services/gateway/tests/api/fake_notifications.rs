@@ -160,6 +160,13 @@ impl NotificationsService for FakeNotifications {
         Err(Status::unimplemented("erase_person_data"))
     }
 
+    async fn apply_retention(
+        &self,
+        _: Request<collegium_proto::common::v1::ApplyRetentionRequest>,
+    ) -> Answer<collegium_proto::common::v1::RetentionReport> {
+        Err(Status::unimplemented("apply_retention"))
+    }
+
     type WatchInboxStream = ItemStream;
 
     async fn watch_inbox(

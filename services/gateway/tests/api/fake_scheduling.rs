@@ -81,6 +81,13 @@ impl SchedulingService for FakeScheduling {
         Err(Status::unimplemented("erase_person_data"))
     }
 
+    async fn apply_retention(
+        &self,
+        _: Request<collegium_proto::common::v1::ApplyRetentionRequest>,
+    ) -> Answer<collegium_proto::common::v1::RetentionReport> {
+        Err(Status::unimplemented("apply_retention"))
+    }
+
     async fn list_venues(&self, request: Request<pb::ListVenuesRequest>) -> Answer<pb::VenuePage> {
         let token = request
             .get_ref()

@@ -223,6 +223,13 @@ impl ScoringService for FakeScoring {
         Err(Status::unimplemented("erase_person_data"))
     }
 
+    async fn apply_retention(
+        &self,
+        _: Request<collegium_proto::common::v1::ApplyRetentionRequest>,
+    ) -> Answer<collegium_proto::common::v1::RetentionReport> {
+        Err(Status::unimplemented("apply_retention"))
+    }
+
     /// A rubric named `bad scale` is refused on its second score point.
     async fn create_rubric(&self, request: Request<pb::CreateRubricRequest>) -> Answer<pb::Rubric> {
         let who = self.record("create_rubric", &request)?;

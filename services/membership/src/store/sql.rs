@@ -69,9 +69,25 @@ impl Records {
         before: Option<&T>,
         after: Option<&T>,
     ) {
+        let target_kind = action.split('.').next().unwrap_or(action);
+        self.push_on(t, actor, action, target_kind, target_id, before, after);
+    }
+
+    /// [`Records::push`] with a target kind other than the action's first word.
+    #[allow(clippy::too_many_arguments)]
+    fn push_on<T: Serialize>(
+        &mut self,
+        t: TenantId,
+        actor: &str,
+        action: &str,
+        target_kind: &str,
+        target_id: Uuid,
+        before: Option<&T>,
+        after: Option<&T>,
+    ) {
         let to_json = |v: Option<&T>| v.map(|v| serde_json::to_value(v).unwrap_or_default());
         let (before, after) = (to_json(before), to_json(after));
-        let target_kind = action.split('.').next().unwrap_or(action).to_string();
+        let target_kind = target_kind.to_string();
         self.events.push(EventEnvelope::new(
             t,
             format!("membership.{action}"),
@@ -2500,16 +2516,17 @@ impl MembershipStore for Store {
             // Nothing to keep.
             return Ok(counts);
         }
-        record(
-            &mut tx,
+        let mut records = Records::default();
+        records.push_on(
             t,
             actor,
             "retention.applied",
+            "tenant",
             t.0,
             None,
             Some(&retention::audit_summary(cutoffs, &counts)),
-        )
-        .await?;
+        );
+        records.write(&mut tx).await?;
         self.commit(tx).await?;
         Ok(counts)
     }
