@@ -27,7 +27,8 @@ pub struct TestPlatform {
     pub bus: Arc<RedisBus>,
     http: reqwest::Client,
     stop: watch::Sender<bool>,
-    _db: TestDatabase,
+    /// The database (owner access for tests that must age rows).
+    pub db: TestDatabase,
 }
 
 /// A tenant with an admin, ready for GraphQL calls.
@@ -165,7 +166,7 @@ impl TestPlatform {
             bus,
             http: reqwest::Client::new(),
             stop,
-            _db: db,
+            db,
         }
     }
 

@@ -9,5 +9,6 @@ mod isolation;
 mod migrations;
 mod notifications;
 mod privacy;
+mod retention;
 mod scheduling;
 mod scoring;

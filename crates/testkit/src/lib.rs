@@ -69,6 +69,14 @@ impl TestDatabase {
         Ok(db)
     }
 
+    /// Runs one statement as the owner, past every policy: for a test that
+    /// must age rows (`UPDATE … SET created_at = created_at - interval …`).
+    /// Returns the rows affected.
+    pub async fn execute_as_owner(&self, sql: &str) -> anyhow::Result<u64> {
+        let mut owner = PgConnection::connect(&self.owner_url).await?;
+        Ok(owner.execute(sql).await?.rows_affected())
+    }
+
     /// URL of the service's application role (`<schema>_app`) for this database.
     pub fn app_url(&self, schema: &str) -> String {
         with_database(

@@ -51,12 +51,16 @@ struct RunArgs {
     /// People erased at most per tenant and run (the rest wait for the next run).
     #[arg(long, env = "COLLEGIUM_RETENTION_MAX_ERASURES", default_value_t = 1000)]
     max_erasures: usize,
-    /// The membership database (app role URL), to list the tenants.
-    #[arg(long, env = "COLLEGIUM_DATABASE_URL")]
-    database_url: String,
-    /// The Ed25519 service key the services trust.
+    /// Production: the membership database (app role URL), to list the tenants…
+    #[arg(long, env = "COLLEGIUM_DATABASE_URL", requires = "service_key_file")]
+    database_url: Option<String>,
+    /// …and the Ed25519 service key the services trust.
     #[arg(long, env = "COLLEGIUM_SERVICE_KEY_FILE")]
-    service_key_file: PathBuf,
+    service_key_file: Option<PathBuf>,
+    /// Or a running `collegium dev`'s data directory (its tenants and dev
+    /// key); pass the service URLs it printed.
+    #[arg(long, conflicts_with_all = ["database_url", "service_key_file"])]
+    data_dir: Option<PathBuf>,
     #[arg(
         long,
         env = "COLLEGIUM_MEMBERSHIP_URL",
@@ -73,21 +77,40 @@ struct RunArgs {
 
 pub async fn run(args: RetentionArgs) -> anyhow::Result<()> {
     let RetentionAction::Run(args) = args.action;
-    let store = collegium_membership::open_postgres(&args.database_url, 2).await?;
-    let pem = std::fs::read_to_string(&args.service_key_file).map_err(|e| {
-        anyhow::anyhow!(
-            "--service-key-file {}: {e}",
-            args.service_key_file.display()
-        )
-    })?;
-    let signer = TokenSigner::from_pem(&pem, INTERNAL_ISSUER, DEFAULT_AUDIENCE)?;
+    let (store, signer): (Box<dyn MembershipStore>, TokenSigner) = match (
+        &args.data_dir,
+        &args.database_url,
+        &args.service_key_file,
+    ) {
+        (Some(dir), None, None) => {
+            let db = dir.join("membership.db");
+            if !db.exists() {
+                anyhow::bail!("{} has no Collegium data", dir.display());
+            }
+            (
+                Box::new(collegium_membership::open_sqlite(&db).await?),
+                crate::dev_signer(dir)?,
+            )
+        }
+        (None, Some(url), Some(key)) => {
+            let pem = std::fs::read_to_string(key)
+                .map_err(|e| anyhow::anyhow!("--service-key-file {}: {e}", key.display()))?;
+            (
+                Box::new(collegium_membership::open_postgres(url, 2).await?),
+                TokenSigner::from_pem(&pem, INTERNAL_ISSUER, DEFAULT_AUDIENCE)?,
+            )
+        }
+        _ => anyhow::bail!(
+            "give --database-url with --service-key-file (production), or --data-dir (collegium dev)"
+        ),
+    };
     let upstreams = Upstreams::to(
         &args.membership_url,
         &args.scheduling_url,
         &args.notifications_url,
         &args.scoring_url,
     )?;
-    let tenants = chosen_tenants(&store, &args.tenants).await?;
+    let tenants = chosen_tenants(store.as_ref(), &args.tenants).await?;
     let mut failed = 0;
     for tenant in &tenants {
         match run_tenant(&upstreams, &signer, tenant, args.dry_run, args.max_erasures).await {

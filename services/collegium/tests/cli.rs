@@ -352,3 +352,107 @@ fn mistakes_get_clear_messages() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--data-dir or --database-url"));
 }
+
+#[tokio::test]
+async fn retention_run_applies_every_tenants_policy_and_records_it_for_their_admins() {
+    let dir = std::env::temp_dir().join(format!("collegium-cli-{}", uuid::Uuid::now_v7()));
+    let dev = start_dev(&dir);
+    let retention = |extra: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["retention", "run", "--data-dir"]).arg(&dir);
+        for (flag, name) in [
+            ("--membership-url", "membership"),
+            ("--scheduling-url", "scheduling"),
+            ("--notifications-url", "notifications"),
+            ("--scoring-url", "scoring"),
+        ] {
+            cmd.args([flag, dev.service(name)]);
+        }
+        cmd.args(extra).env_remove("COLLEGIUM_DATABASE_URL");
+        cmd.output().unwrap()
+    };
+
+    // A dry run for every tenant: each one named with its recorded run.
+    let out = retention(&["--dry-run"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for slug in ["lakeside", "northern-awards", "riverside-rpp"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{slug}: run ")) && l.ends_with("(dry run)")),
+            "{slug} in {stdout}"
+        );
+    }
+
+    // Then for real, one tenant only.
+    let out = retention(&["--tenant", "lakeside"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().filter(|l| l.contains(": run ")).count(), 1);
+
+    // Lakeside's admin sees both runs, newest first, by the job.
+    let query = "{ retentionRuns(first: 10) { edges { node { actor dryRun error \
+                 cutoffs { category } counts { service category kind count } } } } }";
+    let body = graphql(&dev.url, dev.token("dac@lakeside.example"), query).await;
+    let runs = body["data"]["retentionRuns"]["edges"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{body}");
+    let latest = &runs[0]["node"];
+    assert_eq!(latest["actor"], "service:retention");
+    assert_eq!(latest["dryRun"], false);
+    assert_eq!(latest["error"], Value::Null, "{body}");
+    // The defaults apply: notifications and published events have periods.
+    let categories: Vec<&str> = latest["cutoffs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["category"].as_str().unwrap())
+        .collect();
+    assert_eq!(categories, ["notifications", "published_events"]);
+    // Every service answered.
+    for service in ["membership", "scheduling", "scoring", "notifications"] {
+        assert!(
+            latest["counts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["service"] == service),
+            "{service} in {body}"
+        );
+    }
+    assert_eq!(runs[1]["node"]["dryRun"], true);
+
+    // The awarding body saw only its dry run; a cluster lead sees none.
+    let body = graphql(&dev.url, dev.token("admin@northern-awards.example"), query).await;
+    assert_eq!(
+        body["data"]["retentionRuns"]["edges"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{body}"
+    );
+    let body = graphql(&dev.url, dev.token("lead.north@lakeside.example"), query).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+
+    // An unknown tenant is named, and nothing runs.
+    let out = retention(&["--tenant", "nowhere"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no tenant with slug \"nowhere\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(dev);
+    let _ = std::fs::remove_dir_all(&dir);
+}
