@@ -64,6 +64,7 @@ roster!(
     importing_into_one_tenant_never_touches_another,
     the_people_csv_imports_like_oneroster,
     a_file_that_cannot_be_read_writes_nothing,
+    an_erased_person_is_not_brought_back_by_the_next_import,
 );
 
 // ------------------------------------------------------------------ roster files
@@ -785,6 +786,36 @@ async fn importing_into_one_tenant_never_touches_another(store: &dyn MembershipS
     batch.job_id = a_job;
     expect_not_found(store.apply_roster_batch(b.id, ACTOR, &batch).await);
     assert_eq!(state(store, b.id).await, b_before);
+}
+
+async fn an_erased_person_is_not_brought_back_by_the_next_import(store: &dyn MembershipStore) {
+    let a = store.create_tenant(new_tenant("alpha")).await.unwrap();
+    let b = store.create_tenant(new_tenant("beta")).await.unwrap();
+    let roster = parse(&staff_set(0..3));
+    import(store, &a, &roster, true, false).await;
+    import(store, &b, &roster, true, false).await;
+    let t1 = by_ext(&store.roster_snapshot(a.id).await.unwrap(), "t1").id;
+    store.erase_person_data(a.id, ACTOR, t1).await.unwrap();
+
+    // The nightly sync still lists t1: rejected with the reason, nothing re-created.
+    let report = import(store, &a, &roster, true, false).await;
+    assert_eq!(changes(&report), (0, 0, 0, 4), "{report:?}");
+    let rejected = rejections(&report);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!((rejected[0].0.as_str(), rejected[0].1), ("users.csv", 3));
+    assert!(rejected[0].2.contains("erased"), "{rejected:?}");
+    let after = store.roster_snapshot(a.id).await.unwrap();
+    assert!(!after.people.iter().any(|p| p.given_name == "Tess1"));
+    assert!(after.erased.contains("t1"));
+    assert!(!after.erased.contains("t2"));
+
+    // Another tenant's t1 is its own person, untouched and importable.
+    let b_after = store.roster_snapshot(b.id).await.unwrap();
+    assert!(!b_after.erased.contains("t1"));
+    assert_eq!(by_ext(&b_after, "t1").given_name, "Tess1");
+    let report = import(store, &b, &roster, true, false).await;
+    assert_eq!(changes(&report), (0, 0, 0, 5));
+    assert_eq!(rejections(&report), vec![]);
 }
 
 async fn the_people_csv_imports_like_oneroster(store: &dyn MembershipStore) {

@@ -312,6 +312,40 @@ pub struct RosterSnapshot {
     pub people: Vec<Person>,
     /// (person, role) of every active tenant-wide grant.
     pub tenant_roles: Vec<(Uuid, Role)>,
+    /// The roster ids of people erased by a data-subject request.
+    pub erased: ErasedIds,
+}
+
+/// The roster ids (external ids) of erased people, kept only as SHA-256
+/// salted with the tenant id: enough to recognise the id in a later import
+/// (which then rejects the row rather than re-creating the person), not to
+/// read it back or to link it across tenants.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ErasedIds {
+    tenant: Uuid,
+    hashes: HashSet<String>,
+}
+
+impl ErasedIds {
+    pub fn new(tenant: Uuid, hashes: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            tenant,
+            hashes: hashes.into_iter().collect(),
+        }
+    }
+
+    /// What is stored for an erased person's `external_id` in `tenant`.
+    pub fn hash(tenant: Uuid, external_id: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(tenant.as_bytes());
+        h.update(external_id.trim().as_bytes());
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn contains(&self, external_id: &str) -> bool {
+        !self.hashes.is_empty() && self.hashes.contains(&Self::hash(self.tenant, external_id))
+    }
 }
 
 /// An organisation to create, or to bring in line with the roster.

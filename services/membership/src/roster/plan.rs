@@ -248,6 +248,15 @@ pub fn plan(roster: &ParsedRoster, snapshot: &RosterSnapshot, limit_percent: u32
             continue;
         }
 
+        if before.is_none() && snapshot.erased.contains(&rec.external_id) {
+            plan.rejected.push(reject(
+                rec,
+                "this person was erased by a data-subject request; remove them from the \
+                 roster, or create them by hand if they really are back"
+                    .into(),
+            ));
+            continue;
+        }
         let organisation = match organisation(roster, rec, &imported_orgs, &orgs_by_ext, org_column)
         {
             Ok(o) => o,

@@ -2619,6 +2619,13 @@ impl MembershipStore for Store {
         .bind(t.0)
         .fetch_all(&mut *tx)
         .await?;
+        let erased: Vec<(String,)> = sqlx::query_as(
+            "SELECT erased_external_id_hash FROM people WHERE tenant_id = $1 \
+             AND erased_external_id_hash IS NOT NULL",
+        )
+        .bind(t.0)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(RosterSnapshot {
             organisations: orgs.into_iter().map(Organisation::from).collect(),
@@ -2627,6 +2634,7 @@ impl MembershipStore for Store {
                 .into_iter()
                 .filter_map(|(p, r)| Some((p, r.parse::<Role>().ok()?)))
                 .collect(),
+            erased: crate::roster::ErasedIds::new(t.0, erased.into_iter().map(|(h,)| h)),
         })
     }
 
@@ -3156,19 +3164,27 @@ impl MembershipStore for Store {
         person: Uuid,
     ) -> Result<ErasureCounts> {
         let mut tx = self.tx(t).await?;
-        fetch_person(&mut tx, t, person).await?;
+        let before = fetch_person(&mut tx, t, person).await?;
         let now = stored_instant(Utc::now());
         let today = now.date_naive();
         let mut counts = ErasureCounts::new();
+        // The roster id survives only as a salted hash, so an import of the
+        // same id is recognised and refused (roster::ErasedIds).
+        let roster_id = before
+            .external_id
+            .as_deref()
+            .map(|e| crate::roster::ErasedIds::hash(t.0, e));
         let people = sqlx::query(
             "UPDATE people SET given_name = 'Erased', family_name = 'person', email = NULL, \
              phone = NULL, address = NULL, external_id = NULL, time_zone = NULL, active = $3, \
-             erased_at = $4 WHERE tenant_id = $1 AND id = $2 AND erased_at IS NULL",
+             erased_at = $4, erased_external_id_hash = $5 \
+             WHERE tenant_id = $1 AND id = $2 AND erased_at IS NULL",
         )
         .bind(t.0)
         .bind(person)
         .bind(false)
         .bind(now)
+        .bind(roster_id)
         .execute(&mut *tx)
         .await?
         .rows_affected();
