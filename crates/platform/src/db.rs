@@ -240,6 +240,22 @@ pub async fn migrate_postgres(owner_url: &str, schema: &str, migrator: &Migrator
              GRANT EXECUTE ON FUNCTION {s}.expire_audit_log(UUID, TIMESTAMPTZ) TO {a}; \
              END IF; END $do$"
         ),
+        // ... and through data-subject erasure: named keys removed from the
+        // snapshots of one tenant's records about named targets
+        // (`TenantTxExt::scrub_audit`).
+        format!(
+            "DO $do$ BEGIN IF to_regclass('{schema}.audit_log') IS NOT NULL THEN \
+             CREATE OR REPLACE FUNCTION {s}.scrub_audit_keys(tenant UUID, targets TEXT[], keys TEXT[]) \
+             RETURNS BIGINT LANGUAGE sql SECURITY DEFINER SET search_path = {s} AS $f$ \
+             WITH done AS (UPDATE audit_log SET before = before - keys, after = after - keys \
+             WHERE tenant_id = tenant \
+             AND tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid \
+             AND target_id = ANY(targets) AND action <> 'person.erased' \
+             AND (before ?| keys OR after ?| keys) RETURNING 1) SELECT count(*) FROM done $f$; \
+             REVOKE ALL ON FUNCTION {s}.scrub_audit_keys(UUID, TEXT[], TEXT[]) FROM PUBLIC; \
+             GRANT EXECUTE ON FUNCTION {s}.scrub_audit_keys(UUID, TEXT[], TEXT[]) TO {a}; \
+             END IF; END $do$"
+        ),
     ] {
         owner.execute(stmt.as_str()).await?;
     }

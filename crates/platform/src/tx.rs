@@ -59,6 +59,17 @@ pub trait TenantTxExt {
     /// Records that `consumer` handles `event` in this transaction. `false`
     /// means it was handled before: skip the work (and commit nothing new).
     async fn first_delivery(&mut self, consumer: &str, event: &EventEnvelope) -> Result<bool>;
+    /// Removes the top-level `keys` from the `before`/`after` snapshots of
+    /// this tenant's audit records about `targets` (data-subject erasure:
+    /// the records stay, the erased person's text goes). The record of an
+    /// erasure itself (`person.erased`) is left as written. Returns the
+    /// records changed. Keys are plain identifiers (`description`).
+    async fn scrub_audit(
+        &mut self,
+        tenant: TenantId,
+        targets: &[String],
+        keys: &[&str],
+    ) -> Result<u64>;
     /// Applies the retention categories every service holds to this
     /// tenant: `audit_log` (audit records written before the cutoff) and
     /// `published_events` (outbox rows published before it). A dry run only
@@ -72,7 +83,7 @@ pub trait TenantTxExt {
 }
 
 macro_rules! impl_tenant_tx_ext {
-    ($db:ty, $expire_audit:expr, $expire_audit_counts:literal) => {
+    ($db:ty, $expire_audit:expr, $expire_audit_counts:literal, $scrub:ident) => {
         #[async_trait]
         impl TenantTxExt for Transaction<'static, $db> {
             async fn audit(&mut self, e: &AuditEntry) -> Result<()> {
@@ -137,6 +148,27 @@ macro_rules! impl_tenant_tx_ext {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn scrub_audit(
+                &mut self,
+                tenant: TenantId,
+                targets: &[String],
+                keys: &[&str],
+            ) -> Result<u64> {
+                assert!(
+                    keys.iter().all(|k| !k.is_empty()
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')),
+                    "audit keys are plain identifiers: {keys:?}"
+                );
+                if targets.is_empty() || keys.is_empty() {
+                    return Ok(0);
+                }
+                let mut changed = 0;
+                for chunk in targets.chunks(ROWS_PER_INSERT) {
+                    changed += $scrub(self, tenant, chunk, keys).await?;
+                }
+                Ok(changed)
+            }
+
             async fn expire_common(
                 &mut self,
                 tenant: TenantId,
@@ -198,9 +230,64 @@ macro_rules! impl_tenant_tx_ext {
 // audit log; `expire_audit_log` (created with every schema by
 // `db::migrate_postgres`, SECURITY DEFINER) deletes one tenant's records
 // before a cutoff and nothing else.
-impl_tenant_tx_ext!(Postgres, "SELECT expire_audit_log($1, $2)", true);
+impl_tenant_tx_ext!(
+    Postgres,
+    "SELECT expire_audit_log($1, $2)",
+    true,
+    scrub_audit_postgres
+);
 impl_tenant_tx_ext!(
     Sqlite,
     "DELETE FROM audit_log WHERE tenant_id = $1 AND at < $2",
-    false
+    false,
+    scrub_audit_sqlite
 );
+
+/// Through `scrub_audit_keys` (SECURITY DEFINER, created by
+/// `db::migrate_postgres`): the app role may not update `audit_log`.
+async fn scrub_audit_postgres(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: TenantId,
+    targets: &[String],
+    keys: &[&str],
+) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT scrub_audit_keys($1, $2, $3)")
+        .bind(tenant.0)
+        .bind(targets)
+        .bind(keys)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(n as u64)
+}
+
+async fn scrub_audit_sqlite(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: TenantId,
+    targets: &[String],
+    keys: &[&str],
+) -> Result<u64> {
+    let paths: Vec<String> = keys.iter().map(|k| format!("'$.{k}'")).collect();
+    let paths = paths.join(", ");
+    let holds = |column: &str| {
+        keys.iter()
+            .map(|k| format!("json_type({column}, '$.{k}') IS NOT NULL"))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "UPDATE audit_log SET before = json_remove(before, {paths}), \
+         after = json_remove(after, {paths}) WHERE tenant_id = "
+    ));
+    q.push_bind(tenant.0)
+        .push(" AND action <> 'person.erased' AND (")
+        .push(holds("before"))
+        .push(" OR ")
+        .push(holds("after"))
+        .push(") AND target_id IN (");
+    let mut list = q.separated(", ");
+    for t in targets {
+        list.push_bind(t);
+    }
+    q.push(")");
+    Ok(q.build().execute(&mut **tx).await?.rows_affected())
+}
