@@ -80,71 +80,31 @@ impl Services {
     /// stops it (names the service), and running it again finishes the job
     /// (every service's erasure is idempotent).
     pub async fn erase_person(&self, person: &str) -> platform::Result<Vec<Erased>> {
+        // Each service's own request and report types, the same shape.
+        macro_rules! erase {
+            ($client:ident, $pb:ident) => {{
+                let report = self
+                    .$client
+                    .clone()
+                    .erase_person_data($pb::PersonDataRequest {
+                        person_id: person.to_string(),
+                    })
+                    .await
+                    .map_err(|s| failed(stringify!($client), s))?
+                    .into_inner();
+                report.counts.into_iter().map(|c| Erased {
+                    service: stringify!($client),
+                    kind: c.kind,
+                    count: c.count,
+                })
+            }};
+        }
         let mut out = Vec::new();
-        let mut add = |service: &'static str, counts: Vec<(String, u64)>| {
-            out.extend(counts.into_iter().map(|(kind, count)| Erased {
-                service,
-                kind,
-                count,
-            }))
-        };
-        let id = || person.to_string();
-        let r = self
-            .notifications
-            .clone()
-            .erase_person_data(npb::PersonDataRequest { person_id: id() })
-            .await
-            .map_err(|s| failed("notifications", s))?;
-        add(
-            "notifications",
-            r.into_inner()
-                .counts
-                .into_iter()
-                .map(|c| (c.kind, c.count))
-                .collect(),
-        );
-        let r = self
-            .scoring
-            .clone()
-            .erase_person_data(cpb::PersonDataRequest { person_id: id() })
-            .await
-            .map_err(|s| failed("scoring", s))?;
-        add(
-            "scoring",
-            r.into_inner()
-                .counts
-                .into_iter()
-                .map(|c| (c.kind, c.count))
-                .collect(),
-        );
-        let r = self
-            .scheduling
-            .clone()
-            .erase_person_data(spb::PersonDataRequest { person_id: id() })
-            .await
-            .map_err(|s| failed("scheduling", s))?;
-        add(
-            "scheduling",
-            r.into_inner()
-                .counts
-                .into_iter()
-                .map(|c| (c.kind, c.count))
-                .collect(),
-        );
-        let r = self
-            .membership
-            .clone()
-            .erase_person_data(mpb::PersonDataRequest { person_id: id() })
-            .await
-            .map_err(|s| failed("membership", s))?;
-        add(
-            "membership",
-            r.into_inner()
-                .counts
-                .into_iter()
-                .map(|c| (c.kind, c.count))
-                .collect(),
-        );
+        out.extend(erase!(notifications, npb));
+        out.extend(erase!(scoring, cpb));
+        out.extend(erase!(scheduling, spb));
+        // Last: the person stays identifiable until the rest is done.
+        out.extend(erase!(membership, mpb));
         Ok(out)
     }
 
