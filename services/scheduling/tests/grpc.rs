@@ -2540,6 +2540,12 @@ async fn person_data_requests_are_admin_only_and_keep_to_the_callers_tenant() {
             .find(|c| c.kind == "expense_claims_blanked")
             .expect("claims counted");
         assert_eq!(blanked.count, 1);
+        let scrubbed = report
+            .counts
+            .iter()
+            .find(|c| c.kind == "audit_snapshots_scrubbed")
+            .expect("audit snapshots counted");
+        assert_eq!(scrubbed.count, 1, "the claim.submitted record");
         assert_eq!(
             app.store
                 .get_claim(a.id, id(&claim.id))
@@ -2557,6 +2563,13 @@ async fn person_data_requests_are_admin_only_and_keep_to_the_callers_tenant() {
         );
         let again = ok(admin.erase_person_data(req(person)).await);
         assert!(again.counts.iter().all(|c| c.count == 0), "{again:?}");
+        assert!(
+            again
+                .counts
+                .iter()
+                .any(|c| c.kind == "audit_snapshots_scrubbed"),
+            "{again:?}"
+        );
     })
     .await;
 }

@@ -70,6 +70,7 @@ contract!(
     tenants_never_see_or_touch_each_others_rows,
     a_persons_data_is_exported_whole_and_only_in_their_tenant,
     erasure_blanks_free_text_keeps_attendance_and_is_idempotent,
+    erasure_scrubs_the_persons_claim_text_from_audit_snapshots_only,
     retention_expires_one_tenants_old_feedback_and_decided_claims_only,
     retention_leaves_categories_without_a_cutoff_alone,
 );
@@ -2686,6 +2687,7 @@ async fn erasure_blanks_free_text_keeps_attendance_and_is_idempotent(s: &dyn Ins
     assert_eq!(count("expense_claims_blanked"), 1);
     assert_eq!(count("feedback_blanked"), 1);
     assert_eq!(count("calendar_feeds_deleted"), 1);
+    assert_eq!(count("audit_snapshots_scrubbed"), 1, "claim.submitted");
     let audit = s.audit(t).await;
     let erased: Vec<_> = audit
         .iter()
@@ -2770,6 +2772,195 @@ async fn erasure_blanks_free_text_keeps_attendance_and_is_idempotent(s: &dyn Ins
     ] {
         assert_eq!(b_after[array], b_export[array], "B's {array}");
     }
+}
+
+/// The snapshots (`before`, `after`) of every audit record about `target`.
+async fn snapshots(s: &dyn Inspect, t: TenantId, target: Uuid) -> Vec<(String, serde_json::Value)> {
+    let records = s.audit_snapshots(t, &target.to_string()).await;
+    assert!(!records.is_empty(), "audit records about {target}");
+    records
+        .into_iter()
+        .flat_map(|(action, before, after)| {
+            [before, after]
+                .into_iter()
+                .flatten()
+                .map(move |v| (action.clone(), v))
+        })
+        .collect()
+}
+
+/// Whether every snapshot about `target` holds `description` = `text`.
+async fn all_hold(s: &dyn Inspect, t: TenantId, target: Uuid, text: &str) -> bool {
+    snapshots(s, t, target)
+        .await
+        .iter()
+        .all(|(_, v)| v["description"] == serde_json::json!(text))
+}
+
+async fn erasure_scrubs_the_persons_claim_text_from_audit_snapshots_only(s: &dyn Inspect) {
+    let a = seed_tenant(s, "alpha").await;
+    let b = seed_tenant(s, "beta").await;
+    let t = a.tenant;
+    const MINE: &str = "Train to the meeting and lunch";
+
+    // The member's first claim, rejected (the decider's reason is theirs, not
+    // the member's), then deleted by retention: only its audit records remain.
+    s.decide_claim(t, ACTOR, a.claim.id, false, Some("Receipts missing".into()))
+        .await
+        .unwrap();
+    let decided = "UPDATE expense_claims SET decided_at = $3 WHERE tenant_id = $1 AND id = $2";
+    assert_eq!(s.backdate(t, decided, a.claim.id, days_ago(400)).await, 1);
+    let expired = s
+        .apply_retention(
+            t,
+            ACTOR,
+            &Cutoffs::new([(Category::ExpenseClaims, days_ago(365))]),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        by_kind(&expired),
+        kinds(&[("expense_claims.expense_claims", 1)])
+    );
+    assert!(s.get_claim(t, a.claim.id).await.is_err(), "the row is gone");
+    // Their second claim, still a row.
+    let second = s
+        .submit_claim(
+            t,
+            &a.member.to_string(),
+            ExpenseClaim {
+                description: "Parking at the school".into(),
+                ..claim(a.past.id, a.member, 900)
+            },
+        )
+        .await
+        .unwrap();
+    // Another person's claim in the same tenant.
+    s.record_attendance(
+        t,
+        ACTOR,
+        a.past.id,
+        &[(a.guest, AttendanceStatus::Present)],
+        "owner",
+    )
+    .await
+    .unwrap();
+    let guests = s
+        .submit_claim(
+            t,
+            &a.guest.to_string(),
+            ExpenseClaim {
+                description: "Bus from the guest's village".into(),
+                ..claim(a.past.id, a.guest, 300)
+            },
+        )
+        .await
+        .unwrap();
+    // The same claim id and person id in tenant B.
+    s.record_attendance(
+        b.tenant,
+        ACTOR,
+        b.past.id,
+        &[(a.member, AttendanceStatus::Present)],
+        "owner",
+    )
+    .await
+    .unwrap();
+    let in_b = s
+        .submit_claim(
+            b.tenant,
+            &a.member.to_string(),
+            ExpenseClaim {
+                id: a.claim.id,
+                ..claim(b.past.id, a.member, 4_200)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(in_b.id, a.claim.id);
+
+    // Before: the member's text is in every snapshot of their claims.
+    let first = snapshots(s, t, a.claim.id).await;
+    assert_eq!(
+        first
+            .iter()
+            .map(|(action, _)| action.as_str())
+            .collect::<Vec<_>>(),
+        ["claim.submitted", "claim.decided", "claim.decided"],
+        "after; before and after"
+    );
+    assert!(all_hold(s, t, a.claim.id, MINE).await, "{first:#?}");
+    assert!(all_hold(s, t, second.id, "Parking at the school").await);
+
+    let counts = s.erase_person_data(t, ACTOR, a.member).await.unwrap();
+    assert_eq!(counts["audit_snapshots_scrubbed"], 3, "{counts:?}");
+    assert_eq!(counts["expense_claims_blanked"], 1, "{counts:?}");
+
+    // After: no snapshot of theirs holds the description; the rest stays.
+    for (claim, travel) in [(a.claim.id, 4_200), (second.id, 900)] {
+        let after = snapshots(s, t, claim).await;
+        for (action, v) in &after {
+            assert!(v.get("description").is_none(), "{action}: {v}");
+            assert_eq!(v["id"], serde_json::json!(claim), "{action}: {v}");
+            assert_eq!(v["person_id"], serde_json::json!(a.member), "{action}");
+            assert_eq!(v["travel_amount"], serde_json::json!(travel), "{action}");
+            assert_eq!(v["subsistence_amount"], serde_json::json!(1_250));
+            assert_eq!(v["currency"], serde_json::json!("GBP"), "{action}");
+            assert!(v["status"].is_string(), "{action}: {v}");
+            assert!(v["submitted_at"].is_string(), "{action}: {v}");
+        }
+        let text = format!("{after:?}");
+        assert!(!text.contains(MINE) && !text.contains("Parking"), "{text}");
+    }
+    let decided: Vec<_> = snapshots(s, t, a.claim.id)
+        .await
+        .into_iter()
+        .filter(|(action, _)| action == "claim.decided")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(decided[0]["status"], serde_json::json!("submitted"));
+    assert_eq!(decided[1]["status"], serde_json::json!("rejected"));
+    assert_eq!(
+        decided[1]["decision_reason"],
+        serde_json::json!("Receipts missing")
+    );
+    // The record of the erasure is as written (counts only).
+    let erased = s.audit_of(t, "person.erased").await;
+    assert_eq!(erased.len(), 1);
+    assert_eq!(
+        erased[0].2.as_ref().unwrap()["counts"]["audit_snapshots_scrubbed"],
+        serde_json::json!(3)
+    );
+
+    // Not touched: another person's claim in the tenant, the same ids in B.
+    assert!(all_hold(s, t, guests.id, "Bus from the guest's village").await);
+    assert_eq!(
+        s.get_claim(t, guests.id).await.unwrap().description,
+        "Bus from the guest's village"
+    );
+    assert!(all_hold(s, b.tenant, a.claim.id, MINE).await);
+    assert!(all_hold(s, b.tenant, b.claim.id, MINE).await);
+    assert_eq!(
+        s.get_claim(b.tenant, a.claim.id).await.unwrap().description,
+        MINE
+    );
+
+    // Again: nothing left to scrub, nothing written.
+    let audit_before = s.audit(t).await;
+    let again = s.erase_person_data(t, ACTOR, a.member).await.unwrap();
+    assert_eq!(again["audit_snapshots_scrubbed"], 0, "{again:?}");
+    assert!(again.values().all(|&n| n == 0), "{again:?}");
+    assert_eq!(s.audit(t).await, audit_before);
+
+    // B's own erasure of that person scrubs B's record only.
+    let in_b = s
+        .erase_person_data(b.tenant, ACTOR, a.member)
+        .await
+        .unwrap();
+    assert_eq!(in_b["audit_snapshots_scrubbed"], 1, "{in_b:?}");
+    assert!(all_hold(s, t, guests.id, "Bus from the guest's village").await);
+    assert!(all_hold(s, b.tenant, b.claim.id, MINE).await);
 }
 
 // ------------------------------------------------------------------ retention

@@ -261,8 +261,15 @@ pub trait SchedulingStore: Send + Sync + 'static {
     /// deleted (the secret's hash goes with them). Writes a `person.erased`
     /// audit record (target the person; only counts) and its event when
     /// anything changed, so erasing again reports zeros and writes nothing.
-    /// Audit snapshots of earlier mutations (a claim's `after`) still hold
-    /// the text as it was: the audit log is append-only here.
+    /// The same text goes from the audit log (`TenantTxExt::scrub_audit`):
+    /// the `description` key is removed from the `before`/`after` snapshots
+    /// of the audit records of the person's expense claims (target the
+    /// claim id; found in `expense_claims` and, for claims retention has
+    /// deleted, by the snapshot's `person_id`), counted as
+    /// `audit_snapshots_scrubbed`; the records and their other keys (ids,
+    /// amounts, status, decision) stay. Feedback and calendar feed
+    /// snapshots hold no free text (an answer count; ids and dates), so
+    /// they are left as written. Published event payloads are not changed.
     async fn erase_person_data(
         &self,
         t: TenantId,

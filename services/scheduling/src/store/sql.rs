@@ -2562,6 +2562,8 @@ impl SchedulingStore for Store {
                 .await?
                 .rows_affected();
         counts.insert("calendar_feeds_deleted".into(), feeds);
+        let scrubbed = scrub_claim_snapshots(&mut tx, t, person).await?;
+        counts.insert("audit_snapshots_scrubbed".into(), scrubbed);
         if counts.values().any(|&n| n > 0) {
             // Ids and counts only: no personal data in the record of the erasure.
             let after = json!({ "id": person, "counts": &counts });
@@ -2633,6 +2635,40 @@ impl SchedulingStore for Store {
     async fn relay_outbox(&self, bus: &dyn EventBus, batch: i64) -> Result<usize> {
         platform::events::relay::relay_once(&self.pool, bus, batch).await
     }
+}
+
+/// The keys of a claim's audit snapshot (`claim.submitted`, `claim.decided`:
+/// an [`ExpenseClaim`]) that erasure blanks in the row: the claimant's own
+/// text. Ids, amounts, currency, status, the decision and its reason (the
+/// decider's words) and the dates stay.
+const ERASED_CLAIM_KEYS: &[&str] = &["description"];
+
+/// Removes the erased person's text from the audit snapshots of their
+/// expense claims; returns the records changed (0 when done before). The
+/// claims are found in the table and in the audit log itself (`person_id`
+/// of a claim snapshot), so a claim whose row retention has deleted is
+/// scrubbed too. The other rows erasure touches need nothing: feedback is
+/// audited under the event with only a count of answers, and a calendar
+/// feed's snapshots hold ids and dates (never the secret's hash).
+async fn scrub_claim_snapshots(tx: &mut Tx, t: TenantId, person: Uuid) -> Result<u64> {
+    let mut targets: Vec<String> = sqlx::query_scalar(
+        "SELECT target_id FROM audit_log WHERE tenant_id = $1 AND target_kind = 'claim' \
+         AND (after ->> 'person_id' = $2 OR before ->> 'person_id' = $2)",
+    )
+    .bind(t.0)
+    .bind(person.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    let rows: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM expense_claims WHERE tenant_id = $1 AND person_id = $2")
+            .bind(t.0)
+            .bind(person)
+            .fetch_all(&mut **tx)
+            .await?;
+    targets.extend(rows.iter().map(Uuid::to_string));
+    targets.sort();
+    targets.dedup();
+    tx.scrub_audit(t, &targets, ERASED_CLAIM_KEYS).await
 }
 
 /// A feed for the audit log: the secret's hash is never copied there.

@@ -125,6 +125,13 @@ pub trait Inspect: SchedulingStore {
     /// Tenant `t`'s audit records of `action`, oldest first: target kind,
     /// target id and `after`.
     async fn audit_of(&self, t: TenantId, action: &str) -> Vec<(String, String, Option<Value>)>;
+    /// Tenant `t`'s audit records about `target`, oldest first: action,
+    /// `before` and `after`.
+    async fn audit_snapshots(
+        &self,
+        t: TenantId,
+        target: &str,
+    ) -> Vec<(String, Option<Value>, Option<Value>)>;
     /// Runs one `UPDATE` in a tenant transaction of `t` (on PostgreSQL as the
     /// app role, under RLS), `$1` the tenant, `$2` a row's id, `$3` an
     /// instant: how the retention tests age rows. Returns the rows changed.
@@ -196,6 +203,30 @@ macro_rules! impl_inspect {
                 tx.rollback().await.expect("rollback");
                 rows.into_iter()
                     .map(|(kind, id, after)| (kind, id, after.map(|Json(v)| v)))
+                    .collect()
+            }
+
+            async fn audit_snapshots(
+                &self,
+                t: TenantId,
+                target: &str,
+            ) -> Vec<(String, Option<Value>, Option<Value>)> {
+                let mut tx = self.pool().begin_tenant(t).await.expect("begin");
+                let rows: Vec<(String, Option<Json<Value>>, Option<Json<Value>>)> =
+                    sqlx::query_as(
+                        "SELECT action, before, after FROM audit_log \
+                         WHERE tenant_id = $1 AND target_id = $2 ORDER BY id",
+                    )
+                    .bind(t.0)
+                    .bind(target)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .expect("the audit log reads");
+                tx.rollback().await.expect("rollback");
+                rows.into_iter()
+                    .map(|(action, before, after)| {
+                        (action, before.map(|Json(v)| v), after.map(|Json(v)| v))
+                    })
                     .collect()
             }
 
