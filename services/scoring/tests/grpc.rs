@@ -1717,6 +1717,13 @@ async fn only_an_admin_exports_and_erases_a_person_and_only_in_their_tenant() {
             .find(|c| c.kind == "score_reasons_blanked")
             .unwrap();
         assert_eq!(blanked.count, 1, "{report:?}");
+        // The audit snapshots of both their score versions lose the text.
+        let scrubbed = report
+            .counts
+            .iter()
+            .find(|c| c.kind == "audit_snapshots_scrubbed")
+            .unwrap();
+        assert_eq!(scrubbed.count, 2, "{report:?}");
         let after = doc(&ok(app.admin(&a).export_person_data(person.clone()).await));
         assert_eq!(after["scores"].as_array().unwrap().len(), 2);
         assert!(!after.to_string().contains("private second thoughts"));

@@ -22,6 +22,7 @@ use platform::{
     events::{EventBus, SubscribeOptions, memory::MemoryBus},
     page::Page,
     retention::{self, Category, Count, Cutoffs},
+    tx::AuditEntry,
 };
 use serde_json::json;
 use store_support::*;
@@ -70,6 +71,7 @@ contract!(
     agreement_statistics_and_exports_count_current_pairs,
     tenants_never_see_or_touch_each_others_rows,
     a_persons_data_exports_whole_and_erases_once_keeping_their_scores,
+    erasure_scrubs_the_persons_text_from_their_score_snapshots_only,
     retention_anonymises_a_tenants_old_folders_outside_open_sessions_only,
     anonymised_folders_read_without_a_student_and_are_not_promoted_or_scored_again,
 );
@@ -2944,6 +2946,8 @@ async fn a_persons_data_exports_whole_and_erases_once_keeping_their_scores(s: &d
     assert_eq!(
         counts,
         vec![
+            // The audit snapshots of their three score versions.
+            ("audit_snapshots_scrubbed".to_string(), 3),
             ("score_reasons_blanked".to_string(), 1),
             ("score_submitters_pseudonymised".to_string(), 1),
         ]
@@ -3011,6 +3015,196 @@ async fn a_persons_data_exports_whole_and_erases_once_keeping_their_scores(s: &d
     assert_eq!(s.export_person(ta, a.first).await.unwrap(), after);
     // Tenant B as it was.
     assert_eq!(s.counts(tb).await, b_counts);
+}
+
+/// The keys erasure removes from a score's audit snapshot.
+const SCRUBBED_KEYS: [&str; 2] = ["reason", "submitted_by"];
+
+/// `snapshot` without the keys erasure removes.
+fn without_scrubbed(snapshot: &serde_json::Value) -> serde_json::Value {
+    let mut v = snapshot.clone();
+    let object = v.as_object_mut().expect("a snapshot is a JSON object");
+    for key in SCRUBBED_KEYS {
+        object.remove(key);
+    }
+    v
+}
+
+/// The one audit record of `action` about `target`.
+#[track_caller]
+fn record_of<'a>(log: &'a [Audited], action: &str, target: Uuid) -> &'a Audited {
+    let found: Vec<&Audited> = log
+        .iter()
+        .filter(|a| a.action == action && a.target_id == target.to_string())
+        .collect();
+    assert_eq!(found.len(), 1, "one {action} record of {target}: {log:?}");
+    found[0]
+}
+
+async fn erasure_scrubs_the_persons_text_from_their_score_snapshots_only(s: &dyn Inspect) {
+    let a = seed_tenant(s, "alpha").await;
+    let b = seed_tenant(s, "beta").await;
+    let (ta, tb) = (a.tenant, b.tenant);
+    // The person corrects a read with a reason, under a labelled actor; the
+    // other reader of the tenant corrects theirs; tenant B's first reader too.
+    let ana = s
+        .submit(
+            ta,
+            &format!("{} (Ana Example)", a.first),
+            correction(
+                &a.reads[2],
+                points(3),
+                "Ana misread the rubric",
+                at(20, 12, 0),
+            ),
+        )
+        .await
+        .expect("the correction is taken")
+        .score;
+    let ben = correct(s, ta, &a.reads[1], points(4), "Ben's second thoughts")
+        .await
+        .score;
+    let beta = correct(s, tb, &b.reads[2], points(3), "beta's own reason")
+        .await
+        .score;
+
+    // Before: the snapshot of the person's correction holds their text.
+    let a_log = s.audit(ta).await;
+    let theirs = record_of(&a_log, "score.corrected", ana.id).clone();
+    let snapshot = theirs.after.clone().expect("the score as stored");
+    assert_eq!(snapshot["reason"], json!("Ana misread the rubric"));
+    assert_eq!(
+        snapshot["submitted_by"],
+        json!(format!("{} (Ana Example)", a.first))
+    );
+    // Tenant B holds a record about the very same score id, with the same
+    // text (another tenant's record of that id is none of A's erasure).
+    s.plant_audit(
+        tb,
+        AuditEntry {
+            tenant: tb,
+            actor: ACTOR.to_string(),
+            action: "score.corrected".to_string(),
+            target_kind: "score".to_string(),
+            target_id: ana.id.to_string(),
+            at: Utc::now(),
+            before: Some(snapshot.clone()),
+            after: Some(snapshot.clone()),
+        },
+    )
+    .await;
+    let b_log = s.audit(tb).await;
+    assert_eq!(
+        record_of(&b_log, "score.corrected", beta.id)
+            .after
+            .as_ref()
+            .unwrap()["reason"],
+        json!("beta's own reason")
+    );
+
+    // The person's score versions: the seed's two reads and the correction.
+    let exported = s.export_person(ta, a.first).await.unwrap();
+    let their_scores: BTreeSet<String> = exported["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(their_scores.len(), 3, "{exported}");
+    assert!(their_scores.contains(&ana.id.to_string()));
+
+    let counts = s.erase_person(ta, ACTOR, a.first).await.unwrap();
+    assert_eq!(
+        counts.first(),
+        Some(&("audit_snapshots_scrubbed".to_string(), 3)),
+        "one record per score version of theirs: {counts:?}"
+    );
+    let kinds: Vec<&str> = counts.iter().map(|(k, _)| k.as_str()).collect();
+    let mut sorted = kinds.clone();
+    sorted.sort();
+    assert_eq!(kinds, sorted, "counts in name order");
+
+    // After: the same records in the same order, plus the erasure's own.
+    let a_after = s.audit(ta).await;
+    let (erasure, kept) = a_after.split_last().unwrap();
+    assert_eq!(erasure.action, "person.erased");
+    assert_eq!(kept.len(), a_log.len(), "no audit record removed");
+    for (was, now) in a_log.iter().zip(kept) {
+        if was.action.starts_with("score.") && their_scores.contains(&was.target_id) {
+            // Theirs: the text gone, everything else as written.
+            let want = Audited {
+                before: was.before.as_ref().map(without_scrubbed),
+                after: was.after.as_ref().map(without_scrubbed),
+                ..was.clone()
+            };
+            assert_eq!(now, &want, "their score's record is scrubbed");
+            for key in SCRUBBED_KEYS {
+                assert!(
+                    was.after.as_ref().unwrap().get(key).is_some(),
+                    "{key} was in {was:?}"
+                );
+            }
+        } else {
+            assert_eq!(now, was, "anyone else's record is untouched");
+        }
+    }
+    let scrubbed = record_of(kept, "score.corrected", ana.id)
+        .after
+        .clone()
+        .unwrap();
+    assert_eq!(scrubbed.get("reason"), None, "{scrubbed}");
+    assert_eq!(scrubbed.get("submitted_by"), None, "{scrubbed}");
+    for key in [
+        "id",
+        "assignment_id",
+        "session_id",
+        "portfolio_id",
+        "scorer_id",
+        "kind",
+        "version",
+        "value",
+        "submitted_at",
+    ] {
+        assert_eq!(scrubbed[key], snapshot[key], "{key} kept: {scrubbed}");
+    }
+    assert_eq!(scrubbed["scorer_id"], json!(a.first));
+    assert_eq!(scrubbed["value"]["score"], json!(3));
+    for r in kept {
+        let text = format!("{:?} {:?}", r.before, r.after);
+        assert!(
+            !text.contains("Ana misread") && !text.contains("Ana Example"),
+            "no snapshot of A holds the person's text: {r:?}"
+        );
+    }
+    // The other reader's correction in the same tenant keeps its text.
+    let bens = record_of(kept, "score.corrected", ben.id)
+        .after
+        .clone()
+        .unwrap();
+    assert_eq!(bens["reason"], json!("Ben's second thoughts"));
+    assert_eq!(bens["submitted_by"], json!(a.second.to_string()));
+    // Tenant B, the record of the same score id included, as it was.
+    assert_eq!(s.audit(tb).await, b_log);
+    let planted = record_of(&b_log, "score.corrected", ana.id);
+    assert_eq!(
+        planted.after.as_ref().unwrap()["reason"],
+        json!("Ana misread the rubric")
+    );
+    assert_eq!(
+        planted.before.as_ref().unwrap()["reason"],
+        json!("Ana misread the rubric")
+    );
+
+    // Idempotent: a second erasure scrubs nothing and says so.
+    let again = s.erase_person(ta, ACTOR, a.first).await.unwrap();
+    assert!(
+        again.contains(&("audit_snapshots_scrubbed".to_string(), 0)),
+        "{again:?}"
+    );
+    assert_eq!(erased(&again), 0, "{again:?}");
+    let twice = s.audit(ta).await;
+    assert_eq!(twice.len(), a_after.len() + 1);
+    assert_eq!(&twice[..a_after.len()], a_after.as_slice());
 }
 
 // ---------------------------------------------------------------- retention

@@ -331,8 +331,14 @@ pub trait ScoringStore: Send + Sync + 'static {
     /// Erases a person in one transaction: scores and assignments are kept
     /// (others rely on them; the scorer id is pseudonymous), the free-text
     /// `reason` of their score versions is blanked and `submitted_by` is
-    /// kept as their id only. Audited as `person.erased` (target the
-    /// person, no personal data) with event `scoring.person.erased`.
+    /// kept as their id only. The audit snapshots of those score versions
+    /// (`score.submitted`/`score.corrected`, target the score id) lose the
+    /// same two keys, `reason` and `submitted_by` (`TenantTxExt::scrub_audit`;
+    /// ids, value, version and instants stay, other people's records and
+    /// other tenants' are untouched). Counts, by kind in name order:
+    /// `audit_snapshots_scrubbed`, `score_reasons_blanked`,
+    /// `score_submitters_pseudonymised`. Audited as `person.erased` (target
+    /// the person, no personal data) with event `scoring.person.erased`.
     /// Idempotent: a second erasure counts zeros.
     async fn erase_person(&self, t: TenantId, actor: &str, person: Uuid) -> Result<ErasedCounts>;
 

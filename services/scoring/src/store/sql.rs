@@ -37,6 +37,11 @@ use crate::{
     store::*,
 };
 
+/// The keys of a score's audit snapshot that erasure removes: the fields
+/// `erase_person` blanks (`reason`) and pseudonymises (`submitted_by`) in
+/// the row itself.
+const SCORE_PERSONAL_KEYS: &[&str] = &["reason", "submitted_by"];
+
 /// Most ids bound in one `IN (…)` list (both backends cap parameters).
 const IN_CHUNK: usize = 1_000;
 /// Rows per multi-row INSERT.
@@ -2087,10 +2092,27 @@ impl ScoringStore for Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let counts: ErasedCounts = vec![
+        // The audit snapshots of their score versions (`score.submitted` /
+        // `score.corrected`, target the score id, `after` the whole score)
+        // still hold the reason and the submitting actor as given: the same
+        // two fields go from them. Ids, value, version and instants stay.
+        let scores: Vec<String> = sqlx::query_scalar::<_, Uuid>(
+            "SELECT id FROM scores WHERE tenant_id = $1 AND scorer_id = $2 ORDER BY id",
+        )
+        .bind(t.0)
+        .bind(person)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(Uuid::to_string)
+        .collect();
+        let scrubbed = tx.scrub_audit(t, &scores, SCORE_PERSONAL_KEYS).await?;
+        let mut counts: ErasedCounts = vec![
+            ("audit_snapshots_scrubbed".to_string(), scrubbed),
             ("score_reasons_blanked".to_string(), reasons),
             ("score_submitters_pseudonymised".to_string(), submitters),
         ];
+        counts.sort();
         let summary: BTreeMap<&str, u64> = counts.iter().map(|(k, n)| (k.as_str(), *n)).collect();
         record_all(
             &mut tx,

@@ -25,7 +25,7 @@ use platform::{
     error::{Error, Result},
     events::{EventEnvelope, EventHandler, memory::MemoryBus, relay::relay_once},
     page::{MAX_PAGE_SIZE, Page},
-    tx::TenantTxExt,
+    tx::{AuditEntry, TenantTxExt},
 };
 use serde_json::Value;
 use sqlx::types::Json;
@@ -115,6 +115,7 @@ pub struct Audited {
     pub target_kind: String,
     pub target_id: String,
     pub actor: String,
+    pub before: Option<Value>,
     pub after: Option<Value>,
 }
 
@@ -133,6 +134,9 @@ pub trait Inspect: ScoringStore {
     async fn counts(&self, t: TenantId) -> BTreeMap<&'static str, i64>;
     /// Tenant `t`'s audit log, oldest first.
     async fn audit(&self, t: TenantId) -> Vec<Audited>;
+    /// Writes an audit record into tenant `t`'s log the way every mutation
+    /// does (`TenantTxExt::audit`), outside the store's own methods.
+    async fn plant_audit(&self, t: TenantId, entry: AuditEntry);
     /// Tenant `t`'s outbox rows, oldest first.
     async fn outbox(&self, t: TenantId) -> Vec<Outboxed>;
     /// Records that a consumer handled an event (the one table the store
@@ -175,25 +179,41 @@ macro_rules! impl_inspect {
 
             async fn audit(&self, t: TenantId) -> Vec<Audited> {
                 let mut tx = self.pool().begin_tenant(t).await.expect("begin");
-                let rows: Vec<(String, String, String, String, Option<Json<Value>>)> =
-                    sqlx::query_as(
-                        "SELECT action, target_kind, target_id, actor, after FROM audit_log \
-                         WHERE tenant_id = $1 ORDER BY id",
-                    )
-                    .bind(t.0)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .expect("the audit log reads");
+                type Row = (
+                    String,
+                    String,
+                    String,
+                    String,
+                    Option<Json<Value>>,
+                    Option<Json<Value>>,
+                );
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT action, target_kind, target_id, actor, before, after FROM audit_log \
+                     WHERE tenant_id = $1 ORDER BY id",
+                )
+                .bind(t.0)
+                .fetch_all(&mut *tx)
+                .await
+                .expect("the audit log reads");
                 tx.rollback().await.expect("rollback");
                 rows.into_iter()
-                    .map(|(action, target_kind, target_id, actor, after)| Audited {
-                        action,
-                        target_kind,
-                        target_id,
-                        actor,
-                        after: after.map(|j| j.0),
-                    })
+                    .map(
+                        |(action, target_kind, target_id, actor, before, after)| Audited {
+                            action,
+                            target_kind,
+                            target_id,
+                            actor,
+                            before: before.map(|j| j.0),
+                            after: after.map(|j| j.0),
+                        },
+                    )
                     .collect()
+            }
+
+            async fn plant_audit(&self, t: TenantId, entry: AuditEntry) {
+                let mut tx = self.pool().begin_tenant(t).await.expect("begin");
+                tx.audit(&entry).await.expect("the audit record is written");
+                tx.commit().await.expect("commit");
             }
 
             async fn outbox(&self, t: TenantId) -> Vec<Outboxed> {
