@@ -25,6 +25,8 @@ pub struct TestPlatform {
     pub issuer: TestIssuer,
     pub store: Arc<collegium_membership::store::postgres::Store>,
     pub bus: Arc<RedisBus>,
+    /// Channels to the four services (for calls as a Collegium job would make them).
+    pub upstreams: collegium_gateway::upstream::Upstreams,
     http: reqwest::Client,
     stop: watch::Sender<bool>,
     /// The database (owner access for tests that must age rows).
@@ -158,12 +160,20 @@ impl TestPlatform {
         let gateway = collegium_gateway::serve(config, listener, shutdown(&stop_rx))
             .await
             .expect("gateway");
+        let upstreams = collegium_gateway::upstream::Upstreams::to(
+            &format!("http://{}", membership.addr),
+            &format!("http://{}", scheduling.addr),
+            &format!("http://{}", notifications.addr),
+            &format!("http://{}", scoring.addr),
+        )
+        .expect("service channels");
         Self {
             gateway: format!("http://{}/graphql", gateway.addr),
             base: public,
             issuer,
             store,
             bus,
+            upstreams,
             http: reqwest::Client::new(),
             stop,
             db,

@@ -5,6 +5,7 @@
 //! the same aged data keeps all of it, sees none of the first tenant's runs,
 //! and a teacher may do none of it.
 
+use collegium_membership::MembershipStore;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -222,4 +223,103 @@ async fn a_tenants_periods_expire_its_own_data_only_and_every_run_is_recorded() 
         .to_string();
     assert!(b_export.contains("Tessaly"), "B's teacher is kept");
     assert_eq!(old_audit(b.id).await, b_old_audit);
+}
+
+#[tokio::test]
+async fn the_job_erases_at_most_its_share_per_run_and_the_rest_next_time() {
+    let p = TestPlatform::spawn().await;
+    let a = p.tenant("retention-job").await;
+    let other = p.tenant("retention-job-other").await;
+    for (t, slug) in [(&a, "one"), (&a, "two"), (&a, "three"), (&other, "four")] {
+        let id = create_person(
+            &p,
+            &t.admin_token,
+            "Leaver",
+            &format!("{slug}@job.example"),
+            None,
+        )
+        .await;
+        p.ok(
+            &t.admin_token,
+            "mutation($i: UpdatePersonInput!) { updatePerson(input: $i) { active } }",
+            json!({ "i": { "id": id, "active": false } }),
+        )
+        .await;
+    }
+    for t in [a.id, other.id] {
+        p.db.execute_as_owner(&format!(
+            "UPDATE membership.people SET inactive_since = now() - interval '60 days' \
+             WHERE tenant_id = '{t}' AND NOT active"
+        ))
+        .await
+        .unwrap();
+        // Both keep inactive people 30 days.
+        p.store
+            .set_retention_period(
+                t,
+                "operator",
+                platform::retention::Category::InactivePeople,
+                Some(Some(30)),
+            )
+            .await
+            .unwrap();
+    }
+
+    // The nightly job's token: bound to A, no roles, `service:retention`.
+    let token = p.issuer.signer.service_token("retention", a.id);
+    let job = collegium_gateway::fanout::Services::new(&p.upstreams, &token).unwrap();
+    let people = |run: &collegium_proto::membership::v1::RetentionRun, kind: &str| {
+        run.reports
+            .iter()
+            .filter(|r| r.service == "membership")
+            .flat_map(|r| r.counts.iter())
+            .find(|c| c.category == "inactive_people" && c.kind == kind)
+            .map(|c| c.count)
+    };
+    let dry = job.run_retention(true, 2).await.unwrap();
+    assert_eq!(
+        (people(&dry, "people"), people(&dry, "people_deferred")),
+        (Some(2), Some(1))
+    );
+    let first = job.run_retention(false, 2).await.unwrap();
+    assert_eq!(first.error, "", "{first:?}");
+    assert_eq!(first.actor, "service:retention");
+    assert_eq!(
+        (people(&first, "people"), people(&first, "people_deferred")),
+        (Some(2), Some(1))
+    );
+    let second = job.run_retention(false, 2).await.unwrap();
+    assert_eq!(
+        (
+            people(&second, "people"),
+            people(&second, "people_deferred")
+        ),
+        (Some(1), Some(0))
+    );
+    let third = job.run_retention(false, 2).await.unwrap();
+    assert_eq!(people(&third, "people"), Some(0));
+
+    // The other tenant's leaver was never A's job's to erase.
+    let remaining = p
+        .store
+        .expired_people(
+            other.id,
+            chrono::Utc::now() - chrono::Duration::days(30),
+            platform::page::Page::first(10),
+        )
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(remaining.len(), 1);
+    let in_a = p
+        .store
+        .expired_people(
+            a.id,
+            chrono::Utc::now() - chrono::Duration::days(30),
+            platform::page::Page::first(10),
+        )
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(in_a, Vec::<uuid::Uuid>::new());
 }
