@@ -15,7 +15,7 @@
 //! | `expense_claims` | scheduling | claims decided before the cutoff are deleted |
 //! | `notifications` | notifications | inbox items, their delivery log and cluster messages are deleted |
 //! | `audit_log` | every service | audit records are deleted |
-//! | `published_events` | every service | outbox rows already handed to the bus are deleted |
+//! | `published_events` | every service | outbox rows already handed to the bus are deleted (and notifications' `processed_events`) |
 //!
 //! A service re-checks every cutoff against the category's minimum period,
 //! so no caller can expire data younger than the platform allows.
@@ -161,7 +161,8 @@ impl Category {
             Category::AuditLog => "Audit records written before the cutoff are deleted.",
             Category::PublishedEvents => {
                 "Domain events already handed to the event bus before the cutoff are deleted \
-                 from each service's outbox."
+                 from each service's outbox, with the notifications consumer's record of the \
+                 events it handled before it."
             }
         }
     }

@@ -2532,6 +2532,7 @@ async fn retention_deletes_one_tenants_expired_inbox_log_messages_and_keys_and_n
         ("notifications.idempotency_keys", 1),
         ("audit_log.audit_records", 0),
         ("published_events.outbox_events", 0),
+        ("published_events.processed_events", 0),
     ]);
     let a_before = holdings(s, &a).await;
     let b_before = holdings(s, &b).await;
@@ -2634,6 +2635,7 @@ async fn retention_deletes_one_tenants_expired_inbox_log_messages_and_keys_and_n
             ("notifications.idempotency_keys", 0),
             ("audit_log.audit_records", 0),
             ("published_events.outbox_events", 0),
+            ("published_events.processed_events", 0),
         ])
     );
     let mut counts = after.counts.clone();
@@ -2668,11 +2670,16 @@ async fn retention_expires_audit_records_and_published_events_and_keeps_its_own_
     let a_counts = s.counts(ta).await;
     let b_counts = s.counts(tb).await;
     let b_audit = s.audit(tb).await;
-    let (audited, events) = (a_counts["audit_log"], a_counts["outbox"]);
-    assert!(audited > 0 && events > 0);
+    let (audited, events, handled) = (
+        a_counts["audit_log"],
+        a_counts["outbox"],
+        a_counts["processed_events"],
+    );
+    assert!(audited > 0 && events > 0 && handled > 0, "{a_counts:?}");
     let expected = expected_report(&[
         ("audit_log.audit_records", audited as u64),
         ("published_events.outbox_events", events as u64),
+        ("published_events.processed_events", handled as u64),
     ]);
 
     let dry = s.apply_retention(ta, ACTOR, &cutoffs, true).await.unwrap();
@@ -2689,6 +2696,7 @@ async fn retention_expires_audit_records_and_published_events_and_keeps_its_own_
     let mut counts = a_counts.clone();
     counts.insert("audit_log", 1);
     counts.insert("outbox", 1);
+    counts.insert("processed_events", 0);
     assert_eq!(s.counts(ta).await, counts);
     assert_eq!(
         s.audit(ta).await,

@@ -1778,6 +1778,31 @@ impl NotificationsStore for Store {
             counts.extend(expire_notifications(&mut tx, t, before, dry_run).await?);
         }
         counts.extend(tx.expire_common(t, cutoffs, dry_run).await?);
+        if let Some(before) = cutoffs.get(retention::Category::PublishedEvents) {
+            // The consumer's record of events it has handled: redelivery of
+            // an event older than the published-events period is not expected.
+            const WHERE: &str =
+                "FROM processed_events WHERE tenant_id = $1 AND processed_at < $2";
+            let n = if dry_run {
+                sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) {WHERE}"))
+                    .bind(t.0)
+                    .bind(before)
+                    .fetch_one(&mut *tx)
+                    .await? as u64
+            } else {
+                sqlx::query(&format!("DELETE {WHERE}"))
+                    .bind(t.0)
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            };
+            counts.push(Count::new(
+                retention::Category::PublishedEvents,
+                "processed_events",
+                n,
+            ));
+        }
         if dry_run {
             tx.rollback().await?;
             return Ok(counts);
