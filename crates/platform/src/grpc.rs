@@ -102,10 +102,17 @@ impl Interceptor for ForwardCaller {
 /// A lazily connecting channel to another service, with connect and call
 /// timeouts so a dead upstream fails fast instead of hanging a request.
 pub fn channel(url: &str) -> Result<Channel> {
+    channel_with_deadline(url, DEFAULT_DEADLINE)
+}
+
+/// [`channel`] whose calls may take up to `deadline` (the channel's cap; a
+/// call still sends its own, shorter or equal, `grpc-timeout`): for
+/// background jobs whose calls do a tenant's bulk work, such as retention.
+pub fn channel_with_deadline(url: &str, deadline: Duration) -> Result<Channel> {
     let endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|e| Error::invalid("upstream_url", format!("{url}: {e}")))?
         .connect_timeout(Duration::from_secs(3))
-        .timeout(DEFAULT_DEADLINE)
+        .timeout(deadline)
         .tcp_nodelay(true);
     Ok(endpoint.connect_lazy())
 }

@@ -185,11 +185,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let retention = crate::retention::schedule_daily(
         store.clone(),
         signer.clone(),
-        collegium_gateway::upstream::Upstreams::to(
+        collegium_gateway::upstream::Upstreams::to_with_deadline(
             &format!("http://{}", membership.addr),
             &format!("http://{}", scheduling.addr),
             &format!("http://{}", notifications.addr),
             &format!("http://{}", scoring.addr),
+            collegium_gateway::fanout::JOB_CALL_DEADLINE,
         )?,
     );
 

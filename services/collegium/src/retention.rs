@@ -13,7 +13,7 @@ use std::{path::PathBuf, time::Duration};
 use clap::{Args, Subcommand};
 use collegium_gateway::{
     config::{DEFAULT_NOTIFICATIONS_URL, DEFAULT_SCHEDULING_URL, DEFAULT_SCORING_URL},
-    fanout::Services,
+    fanout::{JOB_CALL_DEADLINE, Services},
     upstream::Upstreams,
 };
 use collegium_membership::{MembershipStore, domain::Tenant};
@@ -104,11 +104,12 @@ pub async fn run(args: RetentionArgs) -> anyhow::Result<()> {
             "give --database-url with --service-key-file (production), or --data-dir (collegium dev)"
         ),
     };
-    let upstreams = Upstreams::to(
+    let upstreams = Upstreams::to_with_deadline(
         &args.membership_url,
         &args.scheduling_url,
         &args.notifications_url,
         &args.scoring_url,
+        JOB_CALL_DEADLINE,
     )?;
     let tenants = chosen_tenants(store.as_ref(), &args.tenants).await?;
     let mut failed = 0;

@@ -6,7 +6,7 @@
 //! service token per tenant. Each service checks the token itself (tenant
 //! admins and services only), so this module decides order, not access.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use chrono::Utc;
 use collegium_proto::{
@@ -27,6 +27,19 @@ use tonic::{Status, service::interceptor::InterceptedService, transport::Channel
 use crate::upstream::Upstreams;
 
 type With = InterceptedService<Channel, ForwardCaller>;
+
+/// How long one service may take over its share of a retention run (one
+/// tenant's expiry in one transaction, or one erasure). The channels cap it
+/// too: the gateway's at `platform::grpc::DEFAULT_DEADLINE`, the retention
+/// job's (`Upstreams::to_with_deadline`) at this.
+pub const JOB_CALL_DEADLINE: Duration = Duration::from_secs(15 * 60);
+
+/// A request carrying [`JOB_CALL_DEADLINE`] as its `grpc-timeout`.
+fn long<T>(message: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.set_timeout(JOB_CALL_DEADLINE);
+    r
+}
 
 /// The four services' clients, each sending one token.
 #[derive(Clone)]
@@ -86,9 +99,9 @@ impl Services {
                 let report = self
                     .$client
                     .clone()
-                    .erase_person_data($pb::PersonDataRequest {
+                    .erase_person_data(long($pb::PersonDataRequest {
                         person_id: person.to_string(),
-                    })
+                    }))
                     .await
                     .map_err(|s| failed(stringify!($client), s))?
                     .into_inner();
@@ -205,10 +218,10 @@ impl Services {
             self.membership.clone(),
         );
         let (s, c, n, m) = tokio::join!(
-            s.apply_retention(request.clone()),
-            c.apply_retention(request.clone()),
-            n.apply_retention(request.clone()),
-            m.apply_retention(request.clone()),
+            s.apply_retention(long(request.clone())),
+            c.apply_retention(long(request.clone())),
+            n.apply_retention(long(request.clone())),
+            m.apply_retention(long(request.clone())),
         );
         for (service, answer) in [
             ("scheduling", s),

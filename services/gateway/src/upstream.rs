@@ -64,11 +64,29 @@ impl Upstreams {
         notifications: &str,
         scoring: &str,
     ) -> platform::Result<Self> {
+        Self::to_with_deadline(
+            membership,
+            scheduling,
+            notifications,
+            scoring,
+            platform::grpc::DEFAULT_DEADLINE,
+        )
+    }
+
+    /// [`Self::to`] with calls allowed up to `deadline` (background jobs).
+    pub fn to_with_deadline(
+        membership: &str,
+        scheduling: &str,
+        notifications: &str,
+        scoring: &str,
+        deadline: std::time::Duration,
+    ) -> platform::Result<Self> {
+        let channel = |url| platform::grpc::channel_with_deadline(url, deadline);
         Ok(Self {
-            membership: platform::grpc::channel(membership)?,
-            scheduling: platform::grpc::channel(scheduling)?,
-            notifications: platform::grpc::channel(notifications)?,
-            scoring: platform::grpc::channel(scoring)?,
+            membership: channel(membership)?,
+            scheduling: channel(scheduling)?,
+            notifications: channel(notifications)?,
+            scoring: channel(scoring)?,
         })
     }
 
