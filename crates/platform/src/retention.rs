@@ -14,6 +14,7 @@
 //! | `event_feedback` | scheduling | feedback on events that ended before the cutoff is deleted |
 //! | `expense_claims` | scheduling | claims decided before the cutoff are deleted |
 //! | `notifications` | notifications | inbox items, their delivery log and cluster messages are deleted |
+//! | `roster_uploads` | membership | finished roster uploads (their reports list rejected rows) are deleted |
 //! | `audit_log` | every service | audit records are deleted |
 //! | `published_events` | every service | outbox rows already handed to the bus are deleted (and notifications' `processed_events`) |
 //!
@@ -41,6 +42,7 @@ pub enum Category {
     EventFeedback,
     ExpenseClaims,
     Notifications,
+    RosterUploads,
     AuditLog,
     PublishedEvents,
 }
@@ -62,12 +64,13 @@ impl Action {
 }
 
 impl Category {
-    pub const ALL: [Category; 7] = [
+    pub const ALL: [Category; 8] = [
         Category::InactivePeople,
         Category::StudentWork,
         Category::EventFeedback,
         Category::ExpenseClaims,
         Category::Notifications,
+        Category::RosterUploads,
         Category::AuditLog,
         Category::PublishedEvents,
     ];
@@ -79,6 +82,7 @@ impl Category {
             Category::EventFeedback => "event_feedback",
             Category::ExpenseClaims => "expense_claims",
             Category::Notifications => "notifications",
+            Category::RosterUploads => "roster_uploads",
             Category::AuditLog => "audit_log",
             Category::PublishedEvents => "published_events",
         }
@@ -105,6 +109,7 @@ impl Category {
             Category::StudentWork => &["scoring"],
             Category::EventFeedback | Category::ExpenseClaims => &["scheduling"],
             Category::Notifications => &["notifications"],
+            Category::RosterUploads => &["membership"],
         }
     }
 
@@ -121,6 +126,7 @@ impl Category {
     pub fn default_days(self) -> Option<u32> {
         match self {
             Category::Notifications => Some(365),
+            Category::RosterUploads => Some(90),
             Category::PublishedEvents => Some(30),
             _ => None,
         }
@@ -132,7 +138,7 @@ impl Category {
             Category::InactivePeople | Category::EventFeedback => 30,
             Category::StudentWork | Category::ExpenseClaims | Category::AuditLog => 365,
             Category::Notifications => 30,
-            Category::PublishedEvents => 7,
+            Category::PublishedEvents | Category::RosterUploads => 7,
         }
     }
 
@@ -157,6 +163,11 @@ impl Category {
             Category::Notifications => {
                 "Inbox items created before the cutoff with their delivery log, and cluster \
                  messages sent before it, are deleted (deliveries still queued are kept)."
+            }
+            Category::RosterUploads => {
+                "Roster uploads (GraphQL importRoster) finished before the cutoff are deleted \
+                 with their reports, which list rejected rows with names and e-mail addresses; \
+                 an applied import stays in the audit log and the import job record."
             }
             Category::AuditLog => "Audit records written before the cutoff are deleted.",
             Category::PublishedEvents => {

@@ -409,14 +409,18 @@ async fn retention_run_applies_every_tenants_policy_and_records_it_for_their_adm
     assert_eq!(latest["actor"], "service:retention");
     assert_eq!(latest["dryRun"], false);
     assert_eq!(latest["error"], Value::Null, "{body}");
-    // The defaults apply: notifications and published events have periods.
+    // The defaults apply: notifications, roster uploads and published events
+    // have periods (a run lists its cutoffs by name).
     let categories: Vec<&str> = latest["cutoffs"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c["category"].as_str().unwrap())
         .collect();
-    assert_eq!(categories, ["notifications", "published_events"]);
+    assert_eq!(
+        categories,
+        ["notifications", "published_events", "roster_uploads"]
+    );
     // Every service answered.
     for service in ["membership", "scheduling", "scoring", "notifications"] {
         assert!(

@@ -11,9 +11,14 @@
 //!
 //! Where state lives, and its limits:
 //!
-//! - The upload job (progress, report) is held in this pod's memory, for the
-//!   last [`JOBS_KEPT_PER_TENANT`] uploads of each tenant. Another pod, or
-//!   this one after a restart, does not know it (NOT_FOUND).
+//! - The upload job (progress, report) is held in the memory of the pod
+//!   running it and saved to `roster_uploads` when it starts, every
+//!   [`SAVE_EVERY`] while it runs and when it ends, so every pod answers
+//!   for it (the running pod from memory, the others from the last save).
+//!   An unfinished upload not saved for [`STALE_AFTER`] was stopped with its
+//!   pod: it reads as failed, and uploading the same files again continues
+//!   the import. Saved uploads expire with the tenant's `roster_uploads`
+//!   retention period (their reports list rejected rows).
 //! - An applied job is also the durable `import_jobs` row that
 //!   [`job::run`] writes; its id is the upload's `import_job_id`, and
 //!   `GetRosterImportJob` finds it on any pod, with its counts.
@@ -21,7 +26,8 @@
 //!   run means uploading the same files again with `apply`; a job stopped
 //!   part-way (a restart, a lost database) continues the same import job when
 //!   the same files are uploaded again (see the rules in [`crate::roster`]).
-//! - One upload per tenant runs at a time on a pod.
+//! - One upload per tenant runs at a time (checked in this pod's memory and
+//!   against the uploads other pods saved within [`STALE_AFTER`]).
 //!
 //! Tenant admins only; the tenant is the token's, so another tenant's job id
 //! is simply not found.
@@ -33,6 +39,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
 use chrono::{DateTime, Utc};
@@ -43,6 +50,7 @@ use platform::{
     grpc::principal,
     page::Page,
 };
+use prost::Message;
 use tokio::io::AsyncWriteExt;
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
@@ -51,7 +59,7 @@ use crate::{
     MembershipStore,
     domain::Tenant,
     roster::{
-        Counts, FileMode, ImportJob, JobStatus, Limits, SourceKind,
+        Counts, FileMode, ImportJob, JobStatus, Limits, RosterUpload, SourceKind,
         job::{self, ImportOptions, Progress},
         oneroster, people_csv,
         plan::Change,
@@ -66,8 +74,15 @@ pub const MAX_UPLOAD_BYTES: u64 = 512 << 20;
 pub const MAX_UPLOAD_FILES: usize = 20;
 /// Rows listed per list of a report (rejected, changed); the rest are counted.
 pub const MAX_LISTED_ROWS: usize = 1000;
-/// Upload jobs remembered per tenant (the oldest finished ones are dropped).
+/// Upload jobs remembered in memory per tenant (the oldest finished ones are
+/// dropped; they stay readable from `roster_uploads`).
 pub const JOBS_KEPT_PER_TENANT: usize = 50;
+
+/// How often a running upload's progress is saved for the other pods.
+pub const SAVE_EVERY: Duration = Duration::from_secs(2);
+
+/// An unfinished upload not saved for this long was stopped with its pod.
+pub const STALE_AFTER: Duration = Duration::from_secs(60);
 
 /// What one upload may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +108,7 @@ pub struct RosterApi {
     limits: UploadLimits,
     spool_root: PathBuf,
     jobs: Arc<Mutex<BTreeMap<Uuid, Arc<UploadJob>>>>,
+    stale_after: Duration,
 }
 
 impl RosterApi {
@@ -103,7 +119,45 @@ impl RosterApi {
             limits: UploadLimits::default(),
             spool_root: std::env::temp_dir(),
             jobs: Arc::default(),
+            stale_after: STALE_AFTER,
         }
+    }
+
+    /// How long an unfinished upload may go unsaved before it reads as
+    /// stopped (tests shorten it).
+    pub fn with_stale_after(mut self, after: Duration) -> Self {
+        self.stale_after = after;
+        self
+    }
+
+    /// Another upload of the tenant running here or, as last saved, on
+    /// another pod.
+    async fn running_anywhere(&self, t: TenantId) -> Result<Option<Uuid>> {
+        if let Some(id) = self.running_job(t) {
+            return Ok(Some(id));
+        }
+        let since = Utc::now() - chrono::Duration::from_std(self.stale_after).unwrap_or_default();
+        self.store.running_roster_upload(t, since).await
+    }
+
+    /// A saved upload as the API shows it; one left unfinished by a pod
+    /// that stopped reads as failed.
+    fn saved_out(&self, u: RosterUpload) -> Result<pb::RosterImportJob> {
+        let mut job = pb::RosterImportJob::decode(u.job.as_slice())
+            .map_err(|e| Error::internal(anyhow::anyhow!("roster upload {}: {e}", u.id)))?;
+        let stale = Utc::now() - chrono::Duration::from_std(self.stale_after).unwrap_or_default();
+        if !u.finished && u.updated_at < stale {
+            job.state = pb::RosterImportState::Finished as i32;
+            job.outcome = pb::RosterImportOutcome::Failed as i32;
+            job.message = format!(
+                "The membership instance running this upload stopped before it finished \
+                 (last heard from at {}). Whatever batches were written are kept; upload the \
+                 same files again to continue.",
+                platform::fields::ts(u.updated_at)
+            );
+            job.finished_at = Some(ts(u.updated_at));
+        }
+        Ok(job)
     }
 
     pub fn with_limits(mut self, limits: UploadLimits) -> Self {
@@ -180,7 +234,7 @@ impl RosterApi {
                 "only for people_csv (a OneRoster manifest says bulk or delta per file)",
             ));
         }
-        if let Some(other) = self.running_job(p.tenant) {
+        if let Some(other) = self.running_anywhere(p.tenant).await? {
             return Err(busy(other));
         }
 
@@ -276,15 +330,63 @@ impl RosterApi {
         });
         self.register(job.clone())?;
         let answer = job.to_pb();
+        let summary = serde_json::json!({
+            "id": job.id,
+            "format": options.format().as_str_name(),
+            "apply": job.apply,
+            "confirm_threshold": job.confirm,
+            "delta": options.delta,
+            "file_names": job.file_names,
+            "bytes": job.bytes,
+        });
+        if let Err(e) = self
+            .store
+            .start_roster_upload(
+                p.tenant,
+                &p.actor(),
+                job.id,
+                answer.encode_to_vec(),
+                summary,
+            )
+            .await
+        {
+            self.jobs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&job.id);
+            return Err(e);
+        }
         let store = self.store.clone();
         let delta = options.delta;
         tokio::spawn(async move {
-            let work = tokio::spawn(run(store, tenant, job.clone(), spool, delta));
-            let result = match work.await {
-                Ok(result) => result,
-                Err(e) => Err(Error::internal(anyhow::anyhow!("roster import task: {e}"))),
+            let work = tokio::spawn(run(store.clone(), tenant, job.clone(), spool, delta));
+            tokio::pin!(work);
+            let mut tick = tokio::time::interval(SAVE_EVERY);
+            tick.tick().await;
+            let result = loop {
+                tokio::select! {
+                    done = &mut work => break match done {
+                        Ok(result) => result,
+                        Err(e) => Err(Error::internal(anyhow::anyhow!("roster import task: {e}"))),
+                    },
+                    _ = tick.tick() => {
+                        if let Err(e) = job.save(store.as_ref(), false).await {
+                            tracing::warn!(job = %job.id, error = %e, "roster upload progress not saved");
+                        }
+                    }
+                }
             };
             job.finish(result);
+            // The end (with the report) must reach the other pods: a few tries.
+            for attempt in 1..=5u64 {
+                match job.save(store.as_ref(), true).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(job = %job.id, attempt, error = %e, "roster upload end not saved");
+                        tokio::time::sleep(Duration::from_secs(attempt)).await;
+                    }
+                }
+            }
         });
         Ok(answer)
     }
@@ -436,6 +538,13 @@ impl Progress for UploadJob {
 }
 
 impl UploadJob {
+    /// Saves this upload as the API shows it now.
+    async fn save(&self, store: &dyn MembershipStore, finished: bool) -> Result<()> {
+        store
+            .save_roster_upload(self.tenant, self.id, self.to_pb().encode_to_vec(), finished)
+            .await
+    }
+
     fn is_finished(&self) -> bool {
         self.state
             .lock()
@@ -714,6 +823,9 @@ impl pb::roster_service_server::RosterService for RosterApi {
             if let Some(job) = self.job(p.tenant, id) {
                 return Ok(job.to_pb());
             }
+            if let Some(saved) = self.store.get_roster_upload(p.tenant, id).await? {
+                return self.saved_out(saved);
+            }
             match self.store.get_import_job(p.tenant, id).await {
                 Ok(job) => Ok(stored_job_out(job)),
                 Err(Error::NotFound(_)) => Err(Error::not_found("roster import job")),
@@ -730,32 +842,27 @@ impl pb::roster_service_server::RosterService for RosterApi {
         req: Request<pb::ListRosterImportJobsRequest>,
     ) -> Result<Response<pb::RosterImportJobPage>, Status> {
         let p = principal(&req)?;
-        let result = (|| {
+        let result = async {
             admin_only(&p)?;
             let r = req.get_ref().page.clone().unwrap_or_default();
             let page = Page::new(r.page_size, &r.page_token)?;
-            let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-            let mut mine: Vec<Arc<UploadJob>> = jobs
-                .values()
-                .rev()
-                .filter(|j| j.tenant == p.tenant && page.after.is_none_or(|a| j.id < a))
-                .take(page.size as usize + 1)
-                .cloned()
-                .collect();
-            drop(jobs);
-            let next = if mine.len() > page.size as usize {
-                mine.truncate(page.size as usize);
-                mine.last().map(|j| j.id.to_string()).unwrap_or_default()
-            } else {
-                String::new()
-            };
+            let (saved, next) = self.store.list_roster_uploads(p.tenant, page).await?;
+            let jobs = saved
+                .into_iter()
+                .map(|u| match self.job(p.tenant, u.id) {
+                    // Running here: fresher than the last save.
+                    Some(job) => Ok(job.to_pb()),
+                    None => self.saved_out(u),
+                })
+                .collect::<Result<Vec<_>>>()?;
             Ok(pb::RosterImportJobPage {
-                jobs: mine.iter().map(|j| j.to_pb()).collect(),
+                jobs,
                 page: Some(common::PageInfo {
                     next_page_token: next,
                 }),
             })
-        })();
+        }
+        .await;
         result.map(Response::new).map_err(Error::into_status)
     }
 }

@@ -43,6 +43,7 @@ async fn the_app_role_sees_only_the_tenant_set_for_its_transaction() {
             "disclosures",
             "retention_periods",
             "retention_runs",
+            "roster_uploads",
         ] {
             assert!(tables.iter().any(|t| t == known), "{known} in {tables:?}");
         }

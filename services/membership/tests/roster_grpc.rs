@@ -106,9 +106,21 @@ impl Drop for TestApp {
     }
 }
 
+/// The default time after which an unsaved upload reads as stopped.
+const STALE_DEFAULT: Duration = collegium_membership::roster_api::STALE_AFTER;
+
 impl TestApp {
+    /// A tenant admin's client of the pod at `addr`.
+    fn client_at(issuer: &TestIssuer, addr: SocketAddr, t: TenantId) -> Client {
+        Self::client_for(issuer, addr, t, Role::TenantAdmin)
+    }
+
     fn client_with(&self, t: TenantId, role: Role) -> Client {
-        let token = self.issuer.token(
+        Self::client_for(&self.issuer, self.addr, t, role)
+    }
+
+    fn client_for(issuer: &TestIssuer, addr: SocketAddr, t: TenantId, role: Role) -> Client {
+        let token = issuer.token(
             t,
             PersonId(Uuid::now_v7()),
             &[Grant {
@@ -116,7 +128,7 @@ impl TestApp {
                 cluster: None,
             }],
         );
-        let channel = Endpoint::from_shared(format!("http://{}", self.addr))
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
@@ -736,6 +748,158 @@ async fn one_tenant_never_sees_or_touches_another_tenants_import() {
             .unwrap()
             .into_inner();
         assert_eq!(a_jobs.jobs.len(), 1);
+    })
+    .await;
+}
+
+/// One more membership pod: the roster service over `store` (a database
+/// another pod also uses), reading unfinished uploads as stopped after
+/// `stale_after`.
+async fn spawn_pod(
+    store: &postgres::Store,
+    issuer: &TestIssuer,
+    stale_after: Duration,
+) -> (SocketAddr, oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let service = RosterServiceServer::with_interceptor(
+        RosterApi::new(Arc::new(store.clone())).with_stale_after(stale_after),
+        Authenticate::new(issuer.verifier.clone()),
+    );
+    let running = platform::grpc::serve(
+        listener,
+        tonic::service::Routes::new(service),
+        &[],
+        async move {
+            let _ = stopped.await;
+        },
+    )
+    .await
+    .expect("the pod starts");
+    (running.addr, shutdown)
+}
+
+#[tokio::test]
+async fn an_upload_is_followed_from_any_pod_and_one_whose_pod_stopped_reads_as_failed() {
+    bounded(async {
+        let app = spawn_app().await;
+        let (pod_b, _stop_b) = spawn_pod(&app.store, &app.issuer, STALE_DEFAULT).await;
+        let (pod_c, _stop_c) = spawn_pod(&app.store, &app.issuer, Duration::from_secs(1)).await;
+        let a = tenant(&app.store, "tenant-a").await;
+        let other = tenant(&app.store, "tenant-b").await;
+        let on = |addr: SocketAddr, t: TenantId| TestApp::client_at(&app.issuer, addr, t);
+
+        // Uploaded on the first pod, followed on the second to the end.
+        let mut on_a = app.admin(a);
+        let started = upload(
+            &mut on_a,
+            options(pb::RosterFormat::Oneroster, false, false),
+            &good_set(&[]),
+        )
+        .await
+        .unwrap();
+        let mut on_b = on(pod_b, a);
+        let seen_on_b = finished(&mut on_b, &started.id).await;
+        let seen_on_a = finished(&mut on_a, &started.id).await;
+        assert_eq!(seen_on_b.outcome(), pb::RosterImportOutcome::DryRun);
+        assert_eq!(
+            seen_on_b.report, seen_on_a.report,
+            "the same report on every pod"
+        );
+        assert_eq!(counts(&report(&seen_on_b).people), (4, 0, 0, 0));
+        let listed = on_b
+            .list_roster_import_jobs(pb::ListRosterImportJobsRequest { page: None })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            listed
+                .jobs
+                .iter()
+                .map(|j| j.id.as_str())
+                .collect::<Vec<_>>(),
+            [started.id.as_str()]
+        );
+        // The upload is audited once, with what was sent.
+        let audit = all_audit(&app.store, a).await;
+        let record = audit
+            .iter()
+            .find(|r| r.action == "roster_upload.started")
+            .expect("the upload is audited");
+        assert_eq!(record.target_id, started.id);
+        assert_eq!(record.after.as_ref().unwrap()["apply"], false);
+
+        // Another tenant sees none of it, on any pod.
+        for addr in [app.addr, pod_b] {
+            let mut theirs = on(addr, other);
+            expect_code(
+                theirs
+                    .get_roster_import_job(pb::GetRosterImportJobRequest {
+                        id: started.id.clone(),
+                    })
+                    .await,
+                Code::NotFound,
+            );
+            let listed = theirs
+                .list_roster_import_jobs(pb::ListRosterImportJobsRequest { page: None })
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(listed.jobs.is_empty());
+        }
+
+        // An upload some pod started and then stopped saving (the pod died).
+        let orphan = Uuid::now_v7();
+        let running = pb::RosterImportJob {
+            id: orphan.to_string(),
+            state: pb::RosterImportState::Writing as i32,
+            ..Default::default()
+        };
+        app.store
+            .start_roster_upload(
+                a,
+                ACTOR,
+                orphan,
+                prost::Message::encode_to_vec(&running),
+                serde_json::json!({ "id": orphan }),
+            )
+            .await
+            .unwrap();
+        // While it is recent, nobody starts another import of the tenant.
+        let busy = expect_code(
+            upload(
+                &mut on(pod_c, a),
+                options(pb::RosterFormat::Oneroster, false, false),
+                &good_set(&[]),
+            )
+            .await,
+            Code::FailedPrecondition,
+        );
+        assert!(busy.message().contains(&orphan.to_string()), "{busy:?}");
+        // Unheard of for longer than the pod's limit: failed, and a new upload runs.
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        let mut on_c = on(pod_c, a);
+        let stopped = on_c
+            .get_roster_import_job(pb::GetRosterImportJobRequest {
+                id: orphan.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(stopped.state(), pb::RosterImportState::Finished);
+        assert_eq!(stopped.outcome(), pb::RosterImportOutcome::Failed);
+        assert!(stopped.message.contains("stopped"), "{stopped:?}");
+        let again = upload(
+            &mut on_c,
+            options(pb::RosterFormat::Oneroster, false, false),
+            &good_set(&[]),
+        )
+        .await
+        .expect("a new upload is accepted");
+        assert_eq!(
+            finished(&mut on_c, &again.id).await.outcome(),
+            pb::RosterImportOutcome::DryRun
+        );
     })
     .await;
 }

@@ -72,6 +72,7 @@ contract!(
     people_inactive_before_the_cutoff_are_listed_for_erasure,
     retention_expires_only_the_tenants_audit_records_before_the_cutoff,
     retention_runs_are_recorded_and_listed_newest_first,
+    roster_uploads_are_shared_kept_as_they_ended_and_expire,
 );
 
 fn ids<T>(items: &[T], id: impl Fn(&T) -> Uuid) -> Vec<Uuid> {
@@ -3462,5 +3463,128 @@ async fn retention_runs_are_recorded_and_listed_newest_first(store: &dyn Members
     assert_eq!(
         all_pages(|p| store.list_retention_runs(b, p)).await,
         Vec::<RetentionRun>::new()
+    );
+}
+
+async fn roster_uploads_are_shared_kept_as_they_ended_and_expire(store: &dyn MembershipStore) {
+    use platform::retention::{Category, Cutoffs};
+    let t = tenant(store, "alpha").await;
+    let b = tenant(store, "beta").await;
+    let before_any = chrono::Utc::now();
+    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+    for id in [first, second] {
+        store
+            .start_roster_upload(t, ACTOR, id, b"reading".to_vec(), json!({ "id": id }))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.running_roster_upload(t, before_any).await.unwrap(),
+        Some(second)
+    );
+    assert_eq!(
+        store.running_roster_upload(b, before_any).await.unwrap(),
+        None
+    );
+    store
+        .save_roster_upload(t, first, b"writing".to_vec(), false)
+        .await
+        .unwrap();
+    store
+        .save_roster_upload(t, first, b"finished".to_vec(), true)
+        .await
+        .unwrap();
+    // Once finished it stays as it ended.
+    store
+        .save_roster_upload(t, first, b"late progress".to_vec(), false)
+        .await
+        .unwrap();
+    let saved = store.get_roster_upload(t, first).await.unwrap().unwrap();
+    assert_eq!(
+        (saved.job.as_slice(), saved.finished),
+        (&b"finished"[..], true)
+    );
+    // Newest first, and paged in that order.
+    let listed = all_pages(|p| store.list_roster_uploads(t, p)).await;
+    assert_eq!(
+        listed.iter().map(|u| u.id).collect::<Vec<_>>(),
+        [second, first]
+    );
+    let (page1, next) = store
+        .list_roster_uploads(t, Page::new(1, "").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page1[0].id, second);
+    let (page2, _) = store
+        .list_roster_uploads(t, Page::new(1, &next).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page2[0].id, first);
+    // Starting is audited, progress is not.
+    let audited: Vec<_> = all_audit(store, t)
+        .await
+        .into_iter()
+        .filter(|r| r.target_id == first.to_string())
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(audited, ["roster_upload.started"]);
+
+    // Another tenant can neither read nor write them.
+    assert_eq!(store.get_roster_upload(b, first).await.unwrap(), None);
+    expect_not_found(
+        store
+            .save_roster_upload(b, first, b"hijack".to_vec(), true)
+            .await,
+    );
+    assert_eq!(
+        all_pages(|p| store.list_roster_uploads(b, p)).await,
+        Vec::<collegium_membership::roster::RosterUpload>::new()
+    );
+    let b_upload = Uuid::now_v7();
+    store
+        .start_roster_upload(b, ACTOR, b_upload, b"b's".to_vec(), json!({}))
+        .await
+        .unwrap();
+
+    // Retention: a cutoff before them keeps both; one after removes A's only.
+    let counts = |c: Vec<platform::retention::Count>| {
+        c.into_iter()
+            .filter(|c| c.category == Category::RosterUploads)
+            .map(|c| c.count)
+            .collect::<Vec<_>>()
+    };
+    let early = Cutoffs::new([(Category::RosterUploads, before_any)]);
+    assert_eq!(
+        counts(
+            store
+                .apply_retention(t, ACTOR, &early, false)
+                .await
+                .unwrap()
+        ),
+        [0]
+    );
+    let late = Cutoffs::new([(
+        Category::RosterUploads,
+        chrono::Utc::now() + chrono::Duration::minutes(1),
+    )]);
+    assert_eq!(
+        counts(store.apply_retention(t, ACTOR, &late, true).await.unwrap()),
+        [2]
+    );
+    assert_eq!(
+        all_pages(|p| store.list_roster_uploads(t, p)).await.len(),
+        2
+    );
+    assert_eq!(
+        counts(store.apply_retention(t, ACTOR, &late, false).await.unwrap()),
+        [2]
+    );
+    assert_eq!(store.get_roster_upload(t, first).await.unwrap(), None);
+    assert!(
+        store
+            .get_roster_upload(b, b_upload)
+            .await
+            .unwrap()
+            .is_some()
     );
 }

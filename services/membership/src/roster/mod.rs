@@ -305,6 +305,16 @@ pub fn reason(err: &platform::error::Error) -> String {
 
 // ------------------------------------------------------------------ what the store sees
 
+/// A roster upload (RosterService) as last saved by the pod running it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterUpload {
+    pub id: Uuid,
+    /// The `RosterImportJob` message, protobuf-encoded (the API's own view).
+    pub job: Vec<u8>,
+    pub finished: bool,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// What the tenant holds that an import compares against, read in one transaction.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RosterSnapshot {

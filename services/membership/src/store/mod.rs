@@ -23,7 +23,9 @@ use uuid::Uuid;
 
 use crate::{
     domain::*,
-    roster::{BatchOutcome, ImportJob, JobEnd, NewImportJob, RosterBatch, RosterSnapshot},
+    roster::{
+        BatchOutcome, ImportJob, JobEnd, NewImportJob, RosterBatch, RosterSnapshot, RosterUpload,
+    },
 };
 
 /// A page of results and the token of the next page ("" when done).
@@ -301,7 +303,7 @@ pub trait MembershipStore: Send + Sync + 'static {
         before: DateTime<Utc>,
         page: Page,
     ) -> Result<Paged<Uuid>>;
-    /// Membership's own expiry: the audit log and published events (the
+    /// Membership's own expiry: roster uploads, the audit log and published events (the
     /// `inactive_people` category is carried out by the retention job,
     /// which erases each person in every service). A real run is audited
     /// `retention.applied`; a dry run changes nothing.
@@ -321,6 +323,38 @@ pub trait MembershipStore: Send + Sync + 'static {
     ) -> Result<RetentionRun>;
     /// Runs, newest first.
     async fn list_retention_runs(&self, t: TenantId, page: Page) -> Result<Paged<RetentionRun>>;
+
+    // Roster uploads (`crate::roster_api`): the state of GraphQL uploads,
+    // shared by every pod.
+
+    /// Records a new upload; audited `roster_upload.started` with `summary`
+    /// (who, which files, apply or not).
+    async fn start_roster_upload(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+        job: Vec<u8>,
+        summary: serde_json::Value,
+    ) -> Result<()>;
+    /// Saves an upload's progress, or its end with the report. Not audited:
+    /// the import writes its own audit records for every change it makes.
+    async fn save_roster_upload(
+        &self,
+        t: TenantId,
+        id: Uuid,
+        job: Vec<u8>,
+        finished: bool,
+    ) -> Result<()>;
+    async fn get_roster_upload(&self, t: TenantId, id: Uuid) -> Result<Option<RosterUpload>>;
+    /// Uploads, newest first.
+    async fn list_roster_uploads(&self, t: TenantId, page: Page) -> Result<Paged<RosterUpload>>;
+    /// An unfinished upload saved at or after `since` (one some pod is running).
+    async fn running_roster_upload(
+        &self,
+        t: TenantId,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Uuid>>;
 
     // Roster import (see `crate::roster`): the job runner calls these.
 

@@ -24,7 +24,7 @@ use crate::{
     domain::*,
     roster::{
         BatchOutcome, ImportJob, JobEnd, JobStatus, NewImportJob, PersonUpsert, Rejection,
-        RosterBatch, RosterSnapshot, RowRef, SourceKind, merge_person,
+        RosterBatch, RosterSnapshot, RosterUpload, RowRef, SourceKind, merge_person,
     },
     domain::retention::ServiceReport,
     store::{ErasureCounts, MembershipStore, Paged},
@@ -443,6 +443,25 @@ impl From<RetentionRunRow> for RetentionRun {
             cutoffs: r.cutoffs.0,
             reports: r.reports.0,
             error: r.error,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct RosterUploadRow {
+    id: Uuid,
+    job: Vec<u8>,
+    finished: bool,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<RosterUploadRow> for RosterUpload {
+    fn from(r: RosterUploadRow) -> Self {
+        RosterUpload {
+            id: r.id,
+            job: r.job,
+            finished: r.finished,
+            updated_at: r.updated_at,
         }
     }
 }
@@ -2511,7 +2530,26 @@ impl MembershipStore for Store {
         dry_run: bool,
     ) -> Result<Vec<Count>> {
         let mut tx = self.tx(t).await?;
-        let counts = tx.expire_common(t, cutoffs, dry_run).await?;
+        let mut counts = Vec::new();
+        if let Some(before) = cutoffs.get(Category::RosterUploads) {
+            const WHERE: &str = "FROM roster_uploads WHERE tenant_id = $1 AND updated_at < $2";
+            let n = if dry_run {
+                sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) {WHERE}"))
+                    .bind(t.0)
+                    .bind(before)
+                    .fetch_one(&mut *tx)
+                    .await? as u64
+            } else {
+                sqlx::query(&format!("DELETE {WHERE}"))
+                    .bind(t.0)
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            };
+            counts.push(Count::new(Category::RosterUploads, "roster_uploads", n));
+        }
+        counts.extend(tx.expire_common(t, cutoffs, dry_run).await?);
         if dry_run {
             // Nothing to keep.
             return Ok(counts);
@@ -2596,6 +2634,107 @@ impl MembershipStore for Store {
             rows.into_iter().map(RetentionRun::from).collect(),
             |r| r.id,
         ))
+    }
+
+    async fn start_roster_upload(
+        &self,
+        t: TenantId,
+        actor: &str,
+        id: Uuid,
+        job: Vec<u8>,
+        summary: serde_json::Value,
+    ) -> Result<()> {
+        let mut tx = self.tx(t).await?;
+        sqlx::query(
+            "INSERT INTO roster_uploads (tenant_id, id, job, finished, updated_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(t.0)
+        .bind(id)
+        .bind(job)
+        .bind(false)
+        .bind(stored_instant(Utc::now()))
+        .execute(&mut *tx)
+        .await?;
+        record(&mut tx, t, actor, "roster_upload.started", id, None, Some(&summary)).await?;
+        self.commit(tx).await
+    }
+
+    async fn save_roster_upload(
+        &self,
+        t: TenantId,
+        id: Uuid,
+        job: Vec<u8>,
+        finished: bool,
+    ) -> Result<()> {
+        let mut tx = self.tx(t).await?;
+        // A finished upload stays as it ended.
+        let saved = sqlx::query(
+            "UPDATE roster_uploads SET job = $3, finished = $4, updated_at = $5 \
+             WHERE tenant_id = $1 AND id = $2 AND NOT finished",
+        )
+        .bind(t.0)
+        .bind(id)
+        .bind(job)
+        .bind(finished)
+        .bind(stored_instant(Utc::now()))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        if saved == 0 && self.get_roster_upload(t, id).await?.is_none() {
+            return Err(Error::not_found("roster upload"));
+        }
+        Ok(())
+    }
+
+    async fn get_roster_upload(&self, t: TenantId, id: Uuid) -> Result<Option<RosterUpload>> {
+        let mut tx = self.tx(t).await?;
+        let row: Option<RosterUploadRow> = sqlx::query_as(
+            "SELECT id, job, finished, updated_at FROM roster_uploads \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(t.0)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row.map(RosterUpload::from))
+    }
+
+    async fn list_roster_uploads(&self, t: TenantId, page: Page) -> Result<Paged<RosterUpload>> {
+        let after = page.after_or_nil();
+        let before = if after.is_nil() { Uuid::max() } else { after };
+        let mut tx = self.tx(t).await?;
+        let rows: Vec<RosterUploadRow> = sqlx::query_as(
+            "SELECT id, job, finished, updated_at FROM roster_uploads \
+             WHERE tenant_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(t.0)
+        .bind(before)
+        .bind(page.fetch_limit())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(page.finish(rows.into_iter().map(RosterUpload::from).collect(), |u| u.id))
+    }
+
+    async fn running_roster_upload(
+        &self,
+        t: TenantId,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Uuid>> {
+        let mut tx = self.tx(t).await?;
+        let id: Option<(Uuid,)> = sqlx::query_as(
+            "SELECT id FROM roster_uploads WHERE tenant_id = $1 AND NOT finished \
+             AND updated_at >= $2 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(t.0)
+        .bind(stored_instant(since))
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id.map(|(id,)| id))
     }
 
     async fn roster_snapshot(&self, t: TenantId) -> Result<RosterSnapshot> {

@@ -388,6 +388,16 @@ pub async fn seed_tenant(store: &dyn MembershipStore, slug: &str) -> Seeded {
         )
         .await
         .expect("retention run recorded");
+    store
+        .start_roster_upload(
+            t,
+            ACTOR,
+            Uuid::now_v7(),
+            b"a roster upload".to_vec(),
+            serde_json::json!({ "files": ["users.csv"] }),
+        )
+        .await
+        .expect("roster upload recorded");
     Seeded {
         tenant,
         organisation,
