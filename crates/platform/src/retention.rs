@@ -27,6 +27,7 @@ use chrono::{DateTime, Duration, Utc};
 use collegium_proto::common::v1 as common;
 
 use crate::{
+    auth::Principal,
     error::{Error, Result},
     fields::ts,
 };
@@ -326,6 +327,24 @@ pub fn report(service: &str, dry_run: bool, mut counts: Vec<Count>) -> common::R
             })
             .collect(),
     }
+}
+
+/// A service's whole `ApplyRetention`: tenant admins and Collegium's own
+/// services only, the cutoffs checked ([`Cutoffs::from_request`]), `apply`
+/// doing the service's work, the answer sorted ([`report`]).
+pub async fn answer<F, Fut>(
+    p: &Principal,
+    r: &common::ApplyRetentionRequest,
+    service: &str,
+    apply: F,
+) -> Result<common::RetentionReport>
+where
+    F: FnOnce(Cutoffs) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Count>>>,
+{
+    p.require_tenant_admin()?;
+    let cutoffs = Cutoffs::from_request(&r.cutoffs, Utc::now())?;
+    Ok(report(service, r.dry_run, apply(cutoffs).await?))
 }
 
 /// The audit record's `after` of an applied retention: cutoffs and counts.

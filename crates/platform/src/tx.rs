@@ -23,7 +23,7 @@ use crate::{
     auth::TenantId,
     error::Result,
     events::EventEnvelope,
-    retention::{Category, Count, Cutoffs},
+    retention::{self, Category, Count, Cutoffs},
 };
 
 /// Rows per multi-row INSERT of [`TenantTxExt::audit_all`] and
@@ -70,6 +70,28 @@ pub trait TenantTxExt {
         targets: &[String],
         keys: &[&str],
     ) -> Result<u64>;
+    /// Rows of `from_where` (`FROM … WHERE …` with the tenant as `$1` and a
+    /// cutoff as `$2`): counted in a dry run, deleted otherwise. The dry run
+    /// counts by the very predicate the real run deletes by.
+    async fn expire_rows(
+        &mut self,
+        tenant: TenantId,
+        before: DateTime<Utc>,
+        from_where: &str,
+        dry_run: bool,
+    ) -> Result<u64>;
+    /// Writes the record of an applied retention run: audit
+    /// `retention.applied` (target the tenant, cutoffs and counts only) and
+    /// the event `<service>.retention.applied`. Written after the
+    /// deletions, so it is never among what the run expires.
+    async fn record_retention(
+        &mut self,
+        tenant: TenantId,
+        service: &str,
+        actor: &str,
+        cutoffs: &Cutoffs,
+        counts: &[Count],
+    ) -> Result<()>;
     /// Applies the retention categories every service holds to this
     /// tenant: `audit_log` (audit records written before the cutoff) and
     /// `published_events` (outbox rows published before it). A dry run only
@@ -83,7 +105,7 @@ pub trait TenantTxExt {
 }
 
 macro_rules! impl_tenant_tx_ext {
-    ($db:ty, $expire_audit:expr, $expire_audit_counts:literal, $scrub:ident) => {
+    ($db:ty, $expire_audit:ident, $scrub:ident) => {
         #[async_trait]
         impl TenantTxExt for Transaction<'static, $db> {
             async fn audit(&mut self, e: &AuditEntry) -> Result<()> {
@@ -169,6 +191,30 @@ macro_rules! impl_tenant_tx_ext {
                 Ok(changed)
             }
 
+            async fn expire_rows(
+                &mut self,
+                tenant: TenantId,
+                before: DateTime<Utc>,
+                from_where: &str,
+                dry_run: bool,
+            ) -> Result<u64> {
+                if dry_run {
+                    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {from_where}"))
+                        .bind(tenant.0)
+                        .bind(before)
+                        .fetch_one(&mut **self)
+                        .await?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                } else {
+                    Ok(sqlx::query(&format!("DELETE {from_where}"))
+                        .bind(tenant.0)
+                        .bind(before)
+                        .execute(&mut **self)
+                        .await?
+                        .rows_affected())
+                }
+            }
+
             async fn expire_common(
                 &mut self,
                 tenant: TenantId,
@@ -178,70 +224,85 @@ macro_rules! impl_tenant_tx_ext {
                 let mut out = Vec::new();
                 if let Some(before) = cutoffs.get(Category::AuditLog) {
                     let n = if dry_run {
-                        sqlx::query_scalar::<_, i64>(
-                            "SELECT COUNT(*) FROM audit_log WHERE tenant_id = $1 AND at < $2",
-                        )
-                        .bind(tenant.0)
-                        .bind(before)
-                        .fetch_one(&mut **self)
-                        .await? as u64
-                    } else if $expire_audit_counts {
-                        sqlx::query_scalar::<_, i64>($expire_audit)
-                            .bind(tenant.0)
-                            .bind(before)
-                            .fetch_one(&mut **self)
-                            .await? as u64
+                        self.expire_rows(tenant, before, AUDIT_BEFORE, true).await?
                     } else {
-                        sqlx::query($expire_audit)
-                            .bind(tenant.0)
-                            .bind(before)
-                            .execute(&mut **self)
-                            .await?
-                            .rows_affected()
+                        $expire_audit(self, tenant, before).await?
                     };
                     out.push(Count::new(Category::AuditLog, "audit_records", n));
                 }
                 if let Some(before) = cutoffs.get(Category::PublishedEvents) {
-                    const WHERE: &str = "FROM outbox WHERE tenant_id = $1 \
-                         AND published_at IS NOT NULL AND published_at < $2";
-                    let n = if dry_run {
-                        sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) {WHERE}"))
-                            .bind(tenant.0)
-                            .bind(before)
-                            .fetch_one(&mut **self)
-                            .await? as u64
-                    } else {
-                        sqlx::query(&format!("DELETE {WHERE}"))
-                            .bind(tenant.0)
-                            .bind(before)
-                            .execute(&mut **self)
-                            .await?
-                            .rows_affected()
-                    };
+                    let n = self
+                        .expire_rows(tenant, before, PUBLISHED_BEFORE, dry_run)
+                        .await?;
                     out.push(Count::new(Category::PublishedEvents, "outbox_events", n));
                 }
                 Ok(out)
+            }
+
+            async fn record_retention(
+                &mut self,
+                tenant: TenantId,
+                service: &str,
+                actor: &str,
+                cutoffs: &Cutoffs,
+                counts: &[Count],
+            ) -> Result<()> {
+                let after = retention::audit_summary(cutoffs, counts);
+                self.audit(&AuditEntry {
+                    tenant,
+                    actor: actor.to_string(),
+                    action: "retention.applied".to_string(),
+                    target_kind: "tenant".to_string(),
+                    target_id: tenant.0.to_string(),
+                    at: chrono::Utc::now(),
+                    before: None,
+                    after: Some(after.clone()),
+                })
+                .await?;
+                self.emit(&EventEnvelope::new(
+                    tenant,
+                    format!("{service}.retention.applied"),
+                    serde_json::json!({ "id": tenant.0, "actor": actor, "after": after }),
+                ))
+                .await
             }
         }
     };
 }
 
-// On PostgreSQL the application role may not delete from the append-only
-// audit log; `expire_audit_log` (created with every schema by
-// `db::migrate_postgres`, SECURITY DEFINER) deletes one tenant's records
-// before a cutoff and nothing else.
-impl_tenant_tx_ext!(
-    Postgres,
-    "SELECT expire_audit_log($1, $2)",
-    true,
-    scrub_audit_postgres
-);
-impl_tenant_tx_ext!(
-    Sqlite,
-    "DELETE FROM audit_log WHERE tenant_id = $1 AND at < $2",
-    false,
-    scrub_audit_sqlite
-);
+/// A tenant's audit records before the cutoff `$2`.
+const AUDIT_BEFORE: &str = "FROM audit_log WHERE tenant_id = $1 AND at < $2";
+/// A tenant's outbox rows handed to the bus before the cutoff `$2`.
+const PUBLISHED_BEFORE: &str =
+    "FROM outbox WHERE tenant_id = $1 AND published_at IS NOT NULL AND published_at < $2";
+
+impl_tenant_tx_ext!(Postgres, expire_audit_postgres, scrub_audit_postgres);
+impl_tenant_tx_ext!(Sqlite, expire_audit_sqlite, scrub_audit_sqlite);
+
+/// On PostgreSQL the application role may not delete from the append-only
+/// audit log; `expire_audit_log` (created with every schema by
+/// `db::migrate_postgres`, SECURITY DEFINER) deletes one tenant's records
+/// before a cutoff and nothing else.
+async fn expire_audit_postgres(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: TenantId,
+    before: DateTime<Utc>,
+) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT expire_audit_log($1, $2)")
+        .bind(tenant.0)
+        .bind(before)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+async fn expire_audit_sqlite(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: TenantId,
+    before: DateTime<Utc>,
+) -> Result<u64> {
+    tx.expire_rows(tenant, before, AUDIT_BEFORE, false).await
+}
 
 /// Through `scrub_audit_keys` (SECURITY DEFINER, created by
 /// `db::migrate_postgres`): the app role may not update `audit_log`.

@@ -34,7 +34,7 @@ use platform::{
     error::{Error, Result, Violations},
     events::{EventBus, EventEnvelope},
     grpc::principal,
-    retention::{self, Cutoffs},
+    retention,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -821,15 +821,17 @@ impl pb::notifications_service_server::NotificationsService for NotificationsApi
     ) -> Result<Response<common::RetentionReport>, Status> {
         let p = principal(&req)?;
         let r = req.into_inner();
-        respond(async {
-            p.require_tenant_admin()?;
-            let cutoffs = Cutoffs::from_request(&r.cutoffs, Utc::now())?;
-            let counts = self
-                .store()
-                .apply_retention(p.tenant, &p.actor(), &cutoffs, r.dry_run)
-                .await?;
-            Ok(retention::report("notifications", r.dry_run, counts))
-        })
+        let (tenant, actor, dry_run) = (p.tenant, p.actor(), r.dry_run);
+        respond(retention::answer(
+            &p,
+            &r,
+            "notifications",
+            |cutoffs| async move {
+                self.store()
+                    .apply_retention(tenant, &actor, &cutoffs, dry_run)
+                    .await
+            },
+        ))
         .await
     }
 }

@@ -37,7 +37,7 @@ use platform::{
     error::{Error, Result, Violations},
     grpc::principal,
     page::{MAX_PAGE_SIZE, Page},
-    retention::{self, Cutoffs},
+    retention,
 };
 use rand::Rng;
 use tonic::{Request, Response, Status};
@@ -773,19 +773,17 @@ impl pb::scheduling_service_server::SchedulingService for SchedulingApi {
         let p = principal(&req)?;
         let r = req.into_inner();
         tracing::Span::current().record("dry_run", r.dry_run);
-        respond(async {
-            p.require_tenant_admin()?;
-            let cutoffs = Cutoffs::from_request(&r.cutoffs, Utc::now())?;
-            let counts = self
-                .store
-                .apply_retention(p.tenant, &p.actor(), &cutoffs, r.dry_run)
-                .await?;
-            Ok(retention::report(
-                subject_requests::SERVICE,
-                r.dry_run,
-                counts,
-            ))
-        })
+        let (tenant, actor, dry_run) = (p.tenant, p.actor(), r.dry_run);
+        respond(retention::answer(
+            &p,
+            &r,
+            subject_requests::SERVICE,
+            |cutoffs| async move {
+                self.store
+                    .apply_retention(tenant, &actor, &cutoffs, dry_run)
+                    .await
+            },
+        ))
         .await
     }
 

@@ -44,7 +44,7 @@ use platform::{
     error::{Error, Result, Violations},
     fields::{id, ids, opt_id, opt_instant, opt_year, page, page_info, year},
     grpc::principal,
-    retention::{self, Cutoffs},
+    retention,
 };
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -1498,15 +1498,12 @@ impl pb::scoring_service_server::ScoringService for ScoringApi {
         let p = principal(&req)?;
         let r = req.into_inner();
         tracing::Span::current().record("dry_run", r.dry_run);
-        respond(async {
-            p.require_tenant_admin()?;
-            let cutoffs = Cutoffs::from_request(&r.cutoffs, Utc::now())?;
-            let counts = self
-                .store
-                .apply_retention(p.tenant, &p.actor(), &cutoffs, r.dry_run)
-                .await?;
-            Ok(retention::report(SERVICE, r.dry_run, counts))
-        })
+        let (tenant, actor, dry_run) = (p.tenant, p.actor(), r.dry_run);
+        respond(retention::answer(&p, &r, SERVICE, |cutoffs| async move {
+            self.store
+                .apply_retention(tenant, &actor, &cutoffs, dry_run)
+                .await
+        }))
         .await
     }
 }

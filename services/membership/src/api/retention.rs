@@ -11,7 +11,7 @@ use platform::{
     auth::Principal,
     error::{Error, Result},
     fields::{opt_instant, page, page_info, ts},
-    retention::{self, Category, Cutoffs},
+    retention::{self, Category},
 };
 
 use super::MembershipApi;
@@ -167,13 +167,13 @@ impl MembershipApi {
         p: &Principal,
         r: common::ApplyRetentionRequest,
     ) -> Result<common::RetentionReport> {
-        p.require_tenant_admin()?;
-        let cutoffs = Cutoffs::from_request(&r.cutoffs, Utc::now())?;
-        let counts = self
-            .store
-            .apply_retention(p.tenant, &p.actor(), &cutoffs, r.dry_run)
-            .await?;
-        Ok(retention::report(SERVICE, r.dry_run, counts))
+        let (tenant, actor, dry_run) = (p.tenant, p.actor(), r.dry_run);
+        retention::answer(p, &r, SERVICE, |cutoffs| async move {
+            self.store
+                .apply_retention(tenant, &actor, &cutoffs, dry_run)
+                .await
+        })
+        .await
     }
 
     pub(super) async fn record_retention_run_in(

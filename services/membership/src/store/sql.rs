@@ -13,7 +13,7 @@ use platform::{
     error::{Error, Result},
     events::{EventBus, EventEnvelope},
     page::Page,
-    retention::{self, Category, Count, Cutoffs},
+    retention::{Category, Count, Cutoffs},
     tx::{AuditEntry, TenantTxExt},
 };
 use serde::Serialize;
@@ -69,25 +69,9 @@ impl Records {
         before: Option<&T>,
         after: Option<&T>,
     ) {
-        let target_kind = action.split('.').next().unwrap_or(action);
-        self.push_on(t, actor, action, target_kind, target_id, before, after);
-    }
-
-    /// [`Records::push`] with a target kind other than the action's first word.
-    #[allow(clippy::too_many_arguments)]
-    fn push_on<T: Serialize>(
-        &mut self,
-        t: TenantId,
-        actor: &str,
-        action: &str,
-        target_kind: &str,
-        target_id: Uuid,
-        before: Option<&T>,
-        after: Option<&T>,
-    ) {
         let to_json = |v: Option<&T>| v.map(|v| serde_json::to_value(v).unwrap_or_default());
         let (before, after) = (to_json(before), to_json(after));
-        let target_kind = target_kind.to_string();
+        let target_kind = action.split('.').next().unwrap_or(action).to_string();
         self.events.push(EventEnvelope::new(
             t,
             format!("membership.{action}"),
@@ -2532,21 +2516,14 @@ impl MembershipStore for Store {
         let mut tx = self.tx(t).await?;
         let mut counts = Vec::new();
         if let Some(before) = cutoffs.get(Category::RosterUploads) {
-            const WHERE: &str = "FROM roster_uploads WHERE tenant_id = $1 AND updated_at < $2";
-            let n = if dry_run {
-                sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) {WHERE}"))
-                    .bind(t.0)
-                    .bind(before)
-                    .fetch_one(&mut *tx)
-                    .await? as u64
-            } else {
-                sqlx::query(&format!("DELETE {WHERE}"))
-                    .bind(t.0)
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-            };
+            let n = tx
+                .expire_rows(
+                    t,
+                    before,
+                    "FROM roster_uploads WHERE tenant_id = $1 AND updated_at < $2",
+                    dry_run,
+                )
+                .await?;
             counts.push(Count::new(Category::RosterUploads, "roster_uploads", n));
         }
         counts.extend(tx.expire_common(t, cutoffs, dry_run).await?);
@@ -2554,17 +2531,8 @@ impl MembershipStore for Store {
             // Nothing to keep.
             return Ok(counts);
         }
-        let mut records = Records::default();
-        records.push_on(
-            t,
-            actor,
-            "retention.applied",
-            "tenant",
-            t.0,
-            None,
-            Some(&retention::audit_summary(cutoffs, &counts)),
-        );
-        records.write(&mut tx).await?;
+        tx.record_retention(t, "membership", actor, cutoffs, &counts)
+            .await?;
         self.commit(tx).await?;
         Ok(counts)
     }

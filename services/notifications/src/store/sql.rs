@@ -197,8 +197,7 @@ fn to_json<T: Serialize>(v: &T) -> Value {
 }
 
 /// Writes the audit record of one mutation and its outbox event
-/// `notifications.<action>` with payload `{id, actor, after, ..extra}`; the
-/// target kind is the action's entity (`template` of `template.changed`).
+/// `notifications.<action>` with payload `{id, actor, after, ..extra}`.
 #[allow(clippy::too_many_arguments)]
 async fn record(
     tx: &mut Tx,
@@ -210,37 +209,12 @@ async fn record(
     after: Option<Value>,
     extra: Value,
 ) -> Result<()> {
-    let target_kind = action.split('.').next().unwrap_or(action);
-    record_on(
-        tx,
-        t,
-        actor,
-        action,
-        (target_kind, target_id),
-        before,
-        after,
-        extra,
-    )
-    .await
-}
-
-/// [`record`] with the target's kind named: `(target_kind, target_id)`.
-#[allow(clippy::too_many_arguments)]
-async fn record_on(
-    tx: &mut Tx,
-    t: TenantId,
-    actor: &str,
-    action: &str,
-    (target_kind, target_id): (&str, &str),
-    before: Option<Value>,
-    after: Option<Value>,
-    extra: Value,
-) -> Result<()> {
+    let target_kind = action.split('.').next().unwrap_or(action).to_string();
     tx.audit(&AuditEntry {
         tenant: t,
         actor: actor.to_string(),
         action: action.to_string(),
-        target_kind: target_kind.to_string(),
+        target_kind,
         target_id: target_id.to_string(),
         at: Utc::now(),
         before,
@@ -664,31 +638,6 @@ const EXPIRED_MESSAGES: &str = "FROM cluster_messages WHERE tenant_id = $1 AND s
 /// Idempotency keys of direct triggers created before the cutoff.
 const EXPIRED_KEYS: &str = "FROM idempotency_keys WHERE tenant_id = $1 AND created_at < $2";
 
-/// Rows of `from` (a `FROM … WHERE` with the tenant as `$1` and the cutoff
-/// as `$2`): counted in a dry run, deleted otherwise.
-async fn expire(
-    tx: &mut Tx,
-    t: TenantId,
-    before: DateTime<Utc>,
-    from: &str,
-    dry_run: bool,
-) -> Result<u64> {
-    if dry_run {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {from}"))
-            .bind(t.0)
-            .bind(before)
-            .fetch_one(&mut **tx)
-            .await?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    } else {
-        Ok(sqlx::query(&format!("DELETE {from}"))
-            .bind(t.0)
-            .bind(before)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected())
-    }
-}
 
 /// The `notifications` category of one tenant. The log of an expiring item
 /// goes first (it refers to the item), then every item older than the cutoff
@@ -707,11 +656,11 @@ async fn expire_notifications(
 ) -> Result<Vec<Count>> {
     let (deliveries, inbox) = if dry_run {
         (
-            expire(tx, t, before, &expired_deliveries(), true).await?,
-            expire(tx, t, before, EXPIRED_INBOX, true).await?,
+            tx.expire_rows(t, before, &expired_deliveries(), true).await?,
+            tx.expire_rows(t, before, EXPIRED_INBOX, true).await?,
         )
     } else {
-        let deliveries = expire(tx, t, before, &expired_deliveries(), false).await?;
+        let deliveries = tx.expire_rows(t, before, &expired_deliveries(), false).await?;
         let inbox = sqlx::query(
             "DELETE FROM notifications WHERE tenant_id = $1 AND created_at < $2 \
              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.tenant_id = $1 \
@@ -724,8 +673,8 @@ async fn expire_notifications(
         .rows_affected();
         (deliveries, inbox)
     };
-    let messages = expire(tx, t, before, EXPIRED_MESSAGES, dry_run).await?;
-    let keys = expire(tx, t, before, EXPIRED_KEYS, dry_run).await?;
+    let messages = tx.expire_rows(t, before, EXPIRED_MESSAGES, dry_run).await?;
+    let keys = tx.expire_rows(t, before, EXPIRED_KEYS, dry_run).await?;
     let category = retention::Category::Notifications;
     Ok(vec![
         Count::new(category, "inbox_items", inbox),
@@ -1781,22 +1730,14 @@ impl NotificationsStore for Store {
         if let Some(before) = cutoffs.get(retention::Category::PublishedEvents) {
             // The consumer's record of events it has handled: redelivery of
             // an event older than the published-events period is not expected.
-            const WHERE: &str =
-                "FROM processed_events WHERE tenant_id = $1 AND processed_at < $2";
-            let n = if dry_run {
-                sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) {WHERE}"))
-                    .bind(t.0)
-                    .bind(before)
-                    .fetch_one(&mut *tx)
-                    .await? as u64
-            } else {
-                sqlx::query(&format!("DELETE {WHERE}"))
-                    .bind(t.0)
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-            };
+            let n = tx
+                .expire_rows(
+                    t,
+                    before,
+                    "FROM processed_events WHERE tenant_id = $1 AND processed_at < $2",
+                    dry_run,
+                )
+                .await?;
             counts.push(Count::new(
                 retention::Category::PublishedEvents,
                 "processed_events",
@@ -1807,18 +1748,8 @@ impl NotificationsStore for Store {
             tx.rollback().await?;
             return Ok(counts);
         }
-        let tenant = t.0.to_string();
-        record_on(
-            &mut tx,
-            t,
-            actor,
-            "retention.applied",
-            ("tenant", &tenant),
-            None,
-            Some(retention::audit_summary(cutoffs, &counts)),
-            json!({}),
-        )
-        .await?;
+        tx.record_retention(t, "notifications", actor, cutoffs, &counts)
+            .await?;
         self.commit(tx).await?;
         Ok(counts)
     }

@@ -32,7 +32,7 @@ use platform::{
     error::{Error, Result},
     events::{EventBus, EventEnvelope},
     page::Page,
-    retention::{self, Category, Count, Cutoffs},
+    retention::{Category, Count, Cutoffs},
     tx::{AuditEntry, TenantTxExt},
 };
 use serde::Serialize;
@@ -90,8 +90,7 @@ fn public(mut v: Value) -> Value {
 // ---------------------------------------------------------------- audit and outbox
 
 /// Writes the audit record of one mutation and its outbox event
-/// `scheduling.<action>` with payload `{id, actor, after, ..extra}`. The
-/// target's kind is the action's first word (`claim` of `claim.decided`).
+/// `scheduling.<action>` with payload `{id, actor, after, ..extra}`.
 #[allow(clippy::too_many_arguments)]
 async fn record_with(
     tx: &mut Tx,
@@ -103,40 +102,12 @@ async fn record_with(
     after: Option<Value>,
     extra: Value,
 ) -> Result<()> {
-    let target_kind = action.split('.').next().unwrap_or(action);
-    record_as(
-        tx,
-        t,
-        actor,
-        action,
-        target_kind,
-        target_id,
-        before,
-        after,
-        extra,
-    )
-    .await
-}
-
-/// [`record_with`] with the target's kind named (`tenant` for a change to
-/// the whole tenant's data, such as retention).
-#[allow(clippy::too_many_arguments)]
-async fn record_as(
-    tx: &mut Tx,
-    t: TenantId,
-    actor: &str,
-    action: &str,
-    target_kind: &str,
-    target_id: Uuid,
-    before: Option<Value>,
-    after: Option<Value>,
-    extra: Value,
-) -> Result<()> {
+    let target_kind = action.split('.').next().unwrap_or(action).to_string();
     tx.audit(&AuditEntry {
         tenant: t,
         actor: actor.to_string(),
         action: action.to_string(),
-        target_kind: target_kind.to_string(),
+        target_kind,
         target_id: target_id.to_string(),
         at: Utc::now(),
         before,
@@ -2592,21 +2563,7 @@ impl SchedulingStore for Store {
             let Some(before) = cutoffs.get(category) else {
                 continue;
             };
-            // The dry run counts with the very predicate the real run deletes by.
-            let n = if dry_run {
-                sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) {rows}"))
-                    .bind(t.0)
-                    .bind(before)
-                    .fetch_one(&mut *tx)
-                    .await? as u64
-            } else {
-                sqlx::query(&format!("DELETE {rows}"))
-                    .bind(t.0)
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-            };
+            let n = tx.expire_rows(t, before, rows, dry_run).await?;
             counts.push(Count::new(category, kind, n));
         }
         counts.extend(tx.expire_common(t, cutoffs, dry_run).await?);
@@ -2614,20 +2571,8 @@ impl SchedulingStore for Store {
             tx.rollback().await?;
             return Ok(counts);
         }
-        // Written after the deletions, so the record of this run is never
-        // among what it expires; it holds cutoffs and counts, no personal data.
-        record_as(
-            &mut tx,
-            t,
-            actor,
-            "retention.applied",
-            "tenant",
-            t.0,
-            None,
-            Some(retention::audit_summary(cutoffs, &counts)),
-            json!({}),
-        )
-        .await?;
+        tx.record_retention(t, "scheduling", actor, cutoffs, &counts)
+            .await?;
         self.commit(tx).await?;
         Ok(counts)
     }

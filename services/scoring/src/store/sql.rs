@@ -24,7 +24,7 @@ use platform::{
     error::{Error, Result},
     events::EventEnvelope,
     page::Page,
-    retention::{self, Category, Count, Cutoffs},
+    retention::{Category, Count, Cutoffs},
     tx::{AuditEntry, TenantTxExt},
 };
 use serde::Serialize;
@@ -2184,16 +2184,8 @@ impl ScoringStore for Store {
             tx.rollback().await?;
             return Ok(counts);
         }
-        let (mut audit, event) = entry(
-            t,
-            actor,
-            "retention.applied",
-            t.0,
-            Some(retention::audit_summary(cutoffs, &counts)),
-            json!({}),
-        );
-        audit.target_kind = "tenant".to_string();
-        record_all(&mut tx, vec![(audit, event)]).await?;
+        tx.record_retention(t, "scoring", actor, cutoffs, &counts)
+            .await?;
         self.commit(tx).await?;
         Ok(counts)
     }
