@@ -525,6 +525,33 @@ async fn fetch_organisation(
         .ok_or_else(|| not_found("organisation"))
 }
 
+/// The `child` ids of each of `parents` in a link table (`parent`, `child`
+/// columns, both uuids), each list in id order.
+async fn children(
+    tx: &mut Transaction<'static, Db>,
+    t: TenantId,
+    table: &str,
+    parent: &str,
+    child: &str,
+    parents: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Uuid>>> {
+    let mut q = QueryBuilder::<Db>::new(format!(
+        "SELECT {parent}, {child} FROM {table} WHERE tenant_id = "
+    ));
+    q.push_bind(t.0).push(format!(" AND {parent} IN ("));
+    let mut sep = q.separated(", ");
+    for id in parents {
+        sep.push_bind(*id);
+    }
+    q.push(format!(") ORDER BY {parent}, {child}"));
+    let pairs: Vec<(Uuid, Uuid)> = q.build_query_as().fetch_all(&mut **tx).await?;
+    let mut out: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for (p, c) in pairs {
+        out.entry(p).or_default().push(c);
+    }
+    Ok(out)
+}
+
 /// Clusters with their member centres, in the order of `rows`.
 async fn with_centres(
     tx: &mut Transaction<'static, Db>,
@@ -534,20 +561,9 @@ async fn with_centres(
     if rows.is_empty() {
         return Ok(vec![]);
     }
-    let mut q = QueryBuilder::<Db>::new(
-        "SELECT cluster_id, organisation_id FROM cluster_centres WHERE tenant_id = ",
-    );
-    q.push_bind(t.0).push(" AND cluster_id IN (");
-    let mut sep = q.separated(", ");
-    for r in &rows {
-        sep.push_bind(r.id);
-    }
-    q.push(") ORDER BY cluster_id, organisation_id");
-    let pairs: Vec<(Uuid, Uuid)> = q.build_query_as().fetch_all(&mut **tx).await?;
-    let mut centres: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    for (c, o) in pairs {
-        centres.entry(c).or_default().push(o);
-    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut centres =
+        children(tx, t, "cluster_centres", "cluster_id", "organisation_id", &ids).await?;
     Ok(rows
         .into_iter()
         .map(|r| Cluster {
@@ -699,20 +715,16 @@ async fn with_researchers(
     if rows.is_empty() {
         return Ok(vec![]);
     }
-    let mut q = QueryBuilder::<Db>::new(
-        "SELECT agreement_id, person_id FROM research_agreement_researchers WHERE tenant_id = ",
-    );
-    q.push_bind(t.0).push(" AND agreement_id IN (");
-    let mut sep = q.separated(", ");
-    for r in &rows {
-        sep.push_bind(r.id);
-    }
-    q.push(") ORDER BY agreement_id, person_id");
-    let pairs: Vec<(Uuid, Uuid)> = q.build_query_as().fetch_all(&mut **tx).await?;
-    let mut researchers: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    for (a, p) in pairs {
-        researchers.entry(a).or_default().push(p);
-    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut researchers = children(
+        tx,
+        t,
+        "research_agreement_researchers",
+        "agreement_id",
+        "person_id",
+        &ids,
+    )
+    .await?;
     Ok(rows
         .into_iter()
         .map(|r| ResearchAgreement {
