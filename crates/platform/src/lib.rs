@@ -9,6 +9,7 @@
 //! - [`events`]: the outbox relay and the event bus (Redis Streams, in-process);
 //! - [`grpc`]: the server kit (auth, health, reflection, drain) and client channels;
 //! - [`page`]: cursor pagination;
+//! - [`privacy`]: the data-subject request handlers every service shares;
 //! - [`retention`]: the retention categories and what `ApplyRetention` takes and answers.
 
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod events;
 pub mod fields;
 pub mod grpc;
 pub mod page;
+pub mod privacy;
 pub mod retention;
 pub mod telemetry;
 pub mod tx;

@@ -12,9 +12,9 @@ use chrono::Utc;
 use collegium_proto::{
     common::v1 as common,
     membership::v1::{self as mpb, membership_service_client::MembershipServiceClient},
-    notifications::v1::{self as npb, notifications_service_client::NotificationsServiceClient},
-    scheduling::v1::{self as spb, scheduling_service_client::SchedulingServiceClient},
-    scoring::v1::{self as cpb, scoring_service_client::ScoringServiceClient},
+    notifications::v1::notifications_service_client::NotificationsServiceClient,
+    scheduling::v1::scheduling_service_client::SchedulingServiceClient,
+    scoring::v1::scoring_service_client::ScoringServiceClient,
 };
 use platform::{
     Error,
@@ -93,15 +93,16 @@ impl Services {
     /// stops it (names the service), and running it again finishes the job
     /// (every service's erasure is idempotent).
     pub async fn erase_person(&self, person: &str) -> platform::Result<Vec<Erased>> {
-        // Each service's own request and report types, the same shape.
+        let request = common::PersonDataRequest {
+            person_id: person.to_string(),
+        };
+        // One request and report type; each service its own client type.
         macro_rules! erase {
-            ($client:ident, $pb:ident) => {{
+            ($client:ident) => {{
                 let report = self
                     .$client
                     .clone()
-                    .erase_person_data(long($pb::PersonDataRequest {
-                        person_id: person.to_string(),
-                    }))
+                    .erase_person_data(long(request.clone()))
                     .await
                     .map_err(|s| failed(stringify!($client), s))?
                     .into_inner();
@@ -113,11 +114,11 @@ impl Services {
             }};
         }
         let mut out = Vec::new();
-        out.extend(erase!(notifications, npb));
-        out.extend(erase!(scoring, cpb));
-        out.extend(erase!(scheduling, spb));
+        out.extend(erase!(notifications));
+        out.extend(erase!(scoring));
+        out.extend(erase!(scheduling));
         // Last: the person stays identifiable until the rest is done.
-        out.extend(erase!(membership, mpb));
+        out.extend(erase!(membership));
         Ok(out)
     }
 

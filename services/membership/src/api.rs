@@ -9,7 +9,6 @@
 
 mod research;
 mod retention;
-mod subject_requests;
 
 use std::{collections::HashSet, str::FromStr, sync::Arc};
 
@@ -19,6 +18,7 @@ use platform::{
     error::{Error, Result},
     grpc::principal,
     page::Page,
+    privacy,
 };
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -27,6 +27,9 @@ use crate::{
     domain::{self, contact::Viewer, validate},
     store::MembershipStore,
 };
+
+/// The name this service gives in its data-subject answers.
+const SERVICE: &str = "membership";
 
 /// The gRPC service over a store.
 #[derive(Clone)]
@@ -1297,19 +1300,29 @@ impl pb::membership_service_server::MembershipService for MembershipApi {
     #[tracing::instrument(skip_all, fields(tenant))]
     async fn export_person_data(
         &self,
-        req: Request<pb::PersonDataRequest>,
-    ) -> Result<Response<pb::PersonData>, Status> {
+        req: Request<collegium_proto::common::v1::PersonDataRequest>,
+    ) -> Result<Response<collegium_proto::common::v1::PersonData>, Status> {
         let p = principal(&req)?;
-        respond(self.export_person_data_in(&p, req.into_inner())).await
+        let r = req.into_inner();
+        let t = p.tenant;
+        respond(privacy::export(&p, &r, SERVICE, |person| async move {
+            self.store.export_person_data(t, person).await
+        }))
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]
     async fn erase_person_data(
         &self,
-        req: Request<pb::PersonDataRequest>,
-    ) -> Result<Response<pb::ErasureReport>, Status> {
+        req: Request<collegium_proto::common::v1::PersonDataRequest>,
+    ) -> Result<Response<collegium_proto::common::v1::ErasureReport>, Status> {
         let p = principal(&req)?;
-        respond(self.erase_person_data_in(&p, req.into_inner())).await
+        let r = req.into_inner();
+        let (t, actor) = (p.tenant, p.actor());
+        respond(privacy::erase(&p, &r, SERVICE, |person| async move {
+            self.store.erase_person_data(t, &actor, person).await
+        }))
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]

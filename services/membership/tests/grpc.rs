@@ -1861,7 +1861,7 @@ async fn person_data_requests_are_admin_only_and_keep_to_the_callers_tenant() {
         let app = spawn_app().await;
         let a = seed_tenant(&app.store, "alpha").await;
         let b = seed_tenant(&app.store, "beta").await;
-        let req = |p: Uuid| pb::PersonDataRequest {
+        let req = |p: Uuid| collegium_proto::common::v1::PersonDataRequest {
             person_id: p.to_string(),
         };
 
@@ -1892,7 +1892,7 @@ async fn person_data_requests_are_admin_only_and_keep_to_the_callers_tenant() {
         );
         expect_fields(
             admin_b
-                .export_person_data(pb::PersonDataRequest {
+                .export_person_data(collegium_proto::common::v1::PersonDataRequest {
                     person_id: "nope".into(),
                 })
                 .await,
@@ -1917,7 +1917,7 @@ async fn person_data_requests_are_admin_only_and_keep_to_the_callers_tenant() {
             .unwrap()
             .into_inner();
         assert_eq!(report.service, "membership");
-        let count = |r: &pb::ErasureReport, kind: &str| {
+        let count = |r: &collegium_proto::common::v1::ErasureReport, kind: &str| {
             r.counts
                 .iter()
                 .find(|c| c.kind == kind)

@@ -34,7 +34,7 @@ use platform::{
     error::{Error, Result, Violations},
     events::{EventBus, EventEnvelope},
     grpc::principal,
-    retention,
+    privacy, retention,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -52,6 +52,8 @@ use crate::{
     watch,
 };
 
+/// The name this service gives in its data-subject and retention answers.
+const SERVICE: &str = "notifications";
 /// Most people one `Notify` call may name.
 pub const MAX_NOTIFY_PEOPLE: usize = 10_000;
 /// Longest idempotency key.
@@ -773,44 +775,28 @@ impl pb::notifications_service_server::NotificationsService for NotificationsApi
     #[tracing::instrument(skip_all, fields(tenant))]
     async fn export_person_data(
         &self,
-        req: Request<pb::PersonDataRequest>,
-    ) -> Result<Response<pb::PersonData>, Status> {
+        req: Request<common::PersonDataRequest>,
+    ) -> Result<Response<common::PersonData>, Status> {
         let p = principal(&req)?;
         let r = req.into_inner();
-        respond(async {
-            p.require_tenant_admin()?;
-            let person = id("person_id", &r.person_id)?;
-            let doc = self.store().export_person(p.tenant, person).await?;
-            Ok(pb::PersonData {
-                service: "notifications".to_string(),
-                json: serde_json::to_string(&doc).map_err(Error::internal)?,
-            })
-        })
+        let t = p.tenant;
+        respond(privacy::export(&p, &r, SERVICE, |person| async move {
+            self.store().export_person(t, person).await
+        }))
         .await
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]
     async fn erase_person_data(
         &self,
-        req: Request<pb::PersonDataRequest>,
-    ) -> Result<Response<pb::ErasureReport>, Status> {
+        req: Request<common::PersonDataRequest>,
+    ) -> Result<Response<common::ErasureReport>, Status> {
         let p = principal(&req)?;
         let r = req.into_inner();
-        respond(async {
-            p.require_tenant_admin()?;
-            let person = id("person_id", &r.person_id)?;
-            let counts = self
-                .store()
-                .erase_person(p.tenant, &p.actor(), person)
-                .await?;
-            Ok(pb::ErasureReport {
-                service: "notifications".to_string(),
-                counts: counts
-                    .into_iter()
-                    .map(|(kind, count)| pb::ErasedCount { kind, count })
-                    .collect(),
-            })
-        })
+        let (t, actor) = (p.tenant, p.actor());
+        respond(privacy::erase(&p, &r, SERVICE, |person| async move {
+            self.store().erase_person(t, &actor, person).await
+        }))
         .await
     }
 

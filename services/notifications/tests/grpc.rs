@@ -1284,14 +1284,15 @@ async fn only_an_admin_exports_and_erases_a_person_and_only_in_their_tenant() {
                 "Private hello",
             ))
             .await);
-        let person = pb::PersonDataRequest {
+        let person = collegium_proto::common::v1::PersonDataRequest {
             person_id: target.to_string(),
         };
-        let doc = |d: &pb::PersonData| -> serde_json::Value {
+        let doc = |d: &collegium_proto::common::v1::PersonData| -> serde_json::Value {
             assert_eq!(d.service, "notifications");
             serde_json::from_str(&d.json).expect("the export is JSON")
         };
-        let zeros = |r: &pb::ErasureReport| r.counts.iter().all(|c| c.count == 0);
+        let zeros =
+            |r: &collegium_proto::common::v1::ErasureReport| r.counts.iter().all(|c| c.count == 0);
 
         // Teachers (even about themselves) and leads are refused.
         expect_code(
@@ -1308,7 +1309,7 @@ async fn only_an_admin_exports_and_erases_a_person_and_only_in_their_tenant() {
         );
         expect_fields(
             app.admin(&a)
-                .erase_person_data(pb::PersonDataRequest {
+                .erase_person_data(collegium_proto::common::v1::PersonDataRequest {
                     person_id: "nobody".into(),
                 })
                 .await,

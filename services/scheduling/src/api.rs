@@ -21,7 +21,6 @@ mod convert;
 mod edit;
 mod export;
 pub mod feed;
-mod subject_requests;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -37,7 +36,7 @@ use platform::{
     error::{Error, Result, Violations},
     grpc::principal,
     page::{MAX_PAGE_SIZE, Page},
-    retention,
+    privacy, retention,
 };
 use rand::Rng;
 use tonic::{Request, Response, Status};
@@ -57,6 +56,8 @@ use crate::{
     store::{Paged, SchedulingStore},
 };
 
+/// The name this service gives in its data-subject and retention answers.
+const SERVICE: &str = "scheduling";
 /// Self check-in opens this long before the start and closes this long after the end.
 pub const CHECK_IN_MARGIN_MINUTES: i64 = 60;
 /// Letters and digits that cannot be mistaken for one another (no 0/O, 1/I/L).
@@ -744,19 +745,29 @@ impl pb::scheduling_service_server::SchedulingService for SchedulingApi {
     #[tracing::instrument(skip_all, fields(tenant))]
     async fn export_person_data(
         &self,
-        req: Request<pb::PersonDataRequest>,
-    ) -> Result<Response<pb::PersonData>, Status> {
+        req: Request<common::PersonDataRequest>,
+    ) -> Result<Response<common::PersonData>, Status> {
         let p = principal(&req)?;
-        respond(self.export_person_data_in(&p, req.into_inner())).await
+        let r = req.into_inner();
+        let t = p.tenant;
+        respond(privacy::export(&p, &r, SERVICE, |person| async move {
+            self.store.export_person_data(t, person).await
+        }))
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]
     async fn erase_person_data(
         &self,
-        req: Request<pb::PersonDataRequest>,
-    ) -> Result<Response<pb::ErasureReport>, Status> {
+        req: Request<common::PersonDataRequest>,
+    ) -> Result<Response<common::ErasureReport>, Status> {
         let p = principal(&req)?;
-        respond(self.erase_person_data_in(&p, req.into_inner())).await
+        let r = req.into_inner();
+        let (t, actor) = (p.tenant, p.actor());
+        respond(privacy::erase(&p, &r, SERVICE, |person| async move {
+            self.store.erase_person_data(t, &actor, person).await
+        }))
+        .await
     }
 
     // ---------------------------------------------------------------- retention
@@ -774,16 +785,11 @@ impl pb::scheduling_service_server::SchedulingService for SchedulingApi {
         let r = req.into_inner();
         tracing::Span::current().record("dry_run", r.dry_run);
         let (tenant, actor, dry_run) = (p.tenant, p.actor(), r.dry_run);
-        respond(retention::answer(
-            &p,
-            &r,
-            subject_requests::SERVICE,
-            |cutoffs| async move {
-                self.store
-                    .apply_retention(tenant, &actor, &cutoffs, dry_run)
-                    .await
-            },
-        ))
+        respond(retention::answer(&p, &r, SERVICE, |cutoffs| async move {
+            self.store
+                .apply_retention(tenant, &actor, &cutoffs, dry_run)
+                .await
+        }))
         .await
     }
 

@@ -2480,7 +2480,7 @@ async fn person_data_requests_are_admin_only_and_keep_to_the_callers_tenant() {
                 description: "Train from my home town".into(),
             })
             .await);
-        let req = |p: Uuid| pb::PersonDataRequest {
+        let req = |p: Uuid| collegium_proto::common::v1::PersonDataRequest {
             person_id: p.to_string(),
         };
         let person = a.teachers[0];
@@ -2501,7 +2501,7 @@ async fn person_data_requests_are_admin_only_and_keep_to_the_callers_tenant() {
         );
         expect_fields(
             app.admin(&a)
-                .export_person_data(pb::PersonDataRequest {
+                .export_person_data(collegium_proto::common::v1::PersonDataRequest {
                     person_id: "x".into(),
                 })
                 .await,

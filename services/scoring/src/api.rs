@@ -44,7 +44,7 @@ use platform::{
     error::{Error, Result, Violations},
     fields::{id, ids, opt_id, opt_instant, opt_year, page, page_info, year},
     grpc::principal,
-    retention,
+    privacy, retention,
 };
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -1444,43 +1444,28 @@ impl pb::scoring_service_server::ScoringService for ScoringApi {
 
     async fn export_person_data(
         &self,
-        req: Request<pb::PersonDataRequest>,
-    ) -> Result<Response<pb::PersonData>, Status> {
+        req: Request<common::PersonDataRequest>,
+    ) -> Result<Response<common::PersonData>, Status> {
         let p = principal(&req)?;
         let r = req.into_inner();
-        respond(async {
-            p.require_tenant_admin()?;
-            let person = id("person_id", &r.person_id)?;
-            let doc = self.store.export_person(p.tenant, person).await?;
-            Ok(pb::PersonData {
-                service: SERVICE.to_string(),
-                json: serde_json::to_string(&doc).map_err(Error::internal)?,
-            })
-        })
+        let t = p.tenant;
+        respond(privacy::export(&p, &r, SERVICE, |person| async move {
+            self.store.export_person(t, person).await
+        }))
         .await
     }
 
+    #[tracing::instrument(skip_all, fields(tenant))]
     async fn erase_person_data(
         &self,
-        req: Request<pb::PersonDataRequest>,
-    ) -> Result<Response<pb::ErasureReport>, Status> {
+        req: Request<common::PersonDataRequest>,
+    ) -> Result<Response<common::ErasureReport>, Status> {
         let p = principal(&req)?;
         let r = req.into_inner();
-        respond(async {
-            p.require_tenant_admin()?;
-            let person = id("person_id", &r.person_id)?;
-            let counts = self
-                .store
-                .erase_person(p.tenant, &p.actor(), person)
-                .await?;
-            Ok(pb::ErasureReport {
-                service: SERVICE.to_string(),
-                counts: counts
-                    .into_iter()
-                    .map(|(kind, count)| pb::ErasedCount { kind, count })
-                    .collect(),
-            })
-        })
+        let (t, actor) = (p.tenant, p.actor());
+        respond(privacy::erase(&p, &r, SERVICE, |person| async move {
+            self.store.erase_person(t, &actor, person).await
+        }))
         .await
     }
 

@@ -1662,14 +1662,15 @@ async fn only_an_admin_exports_and_erases_a_person_and_only_in_their_tenant() {
                 reason: "Sam's private second thoughts".into(),
             })
             .await);
-        let person = pb::PersonDataRequest {
+        let person = collegium_proto::common::v1::PersonDataRequest {
             person_id: a.scorers[0].to_string(),
         };
-        let doc = |d: &pb::PersonData| -> serde_json::Value {
+        let doc = |d: &collegium_proto::common::v1::PersonData| -> serde_json::Value {
             assert_eq!(d.service, "scoring");
             serde_json::from_str(&d.json).expect("the export is JSON")
         };
-        let zeros = |r: &pb::ErasureReport| r.counts.iter().all(|c| c.count == 0);
+        let zeros =
+            |r: &collegium_proto::common::v1::ErasureReport| r.counts.iter().all(|c| c.count == 0);
 
         // A teacher (even about themselves) is refused; so is a lead.
         code(
@@ -1686,7 +1687,7 @@ async fn only_an_admin_exports_and_erases_a_person_and_only_in_their_tenant() {
         );
         code(
             app.admin(&a)
-                .export_person_data(pb::PersonDataRequest {
+                .export_person_data(collegium_proto::common::v1::PersonDataRequest {
                     person_id: "nope".into(),
                 })
                 .await,

@@ -11,9 +11,7 @@
 
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use collegium_proto::{
-    membership::v1 as mpb, notifications::v1 as npb, scheduling::v1 as spb, scoring::v1 as cpb,
-};
+use collegium_proto::common::v1 as common;
 use platform::Error;
 use serde_json::{Map, Value};
 
@@ -84,19 +82,14 @@ impl PrivacyQuery {
             p.scoring.clone(),
             p.notifications.clone(),
         );
+        let request = common::PersonDataRequest {
+            person_id: person.clone(),
+        };
         let (m, s, c, n) = tokio::join!(
-            m.export_person_data(mpb::PersonDataRequest {
-                person_id: person.clone()
-            }),
-            s.export_person_data(spb::PersonDataRequest {
-                person_id: person.clone()
-            }),
-            c.export_person_data(cpb::PersonDataRequest {
-                person_id: person.clone()
-            }),
-            n.export_person_data(npb::PersonDataRequest {
-                person_id: person.clone()
-            }),
+            m.export_person_data(request.clone()),
+            s.export_person_data(request.clone()),
+            c.export_person_data(request.clone()),
+            n.export_person_data(request.clone()),
         );
         let mut services = Map::new();
         for (name, json) in [

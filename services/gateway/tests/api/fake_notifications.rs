@@ -148,15 +148,15 @@ type ItemStream = Pin<Box<dyn Stream<Item = Result<pb::InboxItem, Status>> + Sen
 impl NotificationsService for FakeNotifications {
     async fn export_person_data(
         &self,
-        _: Request<pb::PersonDataRequest>,
-    ) -> Answer<pb::PersonData> {
+        _: Request<collegium_proto::common::v1::PersonDataRequest>,
+    ) -> Answer<collegium_proto::common::v1::PersonData> {
         Err(Status::unimplemented("export_person_data"))
     }
 
     async fn erase_person_data(
         &self,
-        _: Request<pb::PersonDataRequest>,
-    ) -> Answer<pb::ErasureReport> {
+        _: Request<collegium_proto::common::v1::PersonDataRequest>,
+    ) -> Answer<collegium_proto::common::v1::ErasureReport> {
         Err(Status::unimplemented("erase_person_data"))
     }
 

@@ -69,15 +69,15 @@ impl FakeScheduling {
 impl SchedulingService for FakeScheduling {
     async fn export_person_data(
         &self,
-        _: Request<pb::PersonDataRequest>,
-    ) -> Answer<pb::PersonData> {
+        _: Request<collegium_proto::common::v1::PersonDataRequest>,
+    ) -> Answer<collegium_proto::common::v1::PersonData> {
         Err(Status::unimplemented("export_person_data"))
     }
 
     async fn erase_person_data(
         &self,
-        _: Request<pb::PersonDataRequest>,
-    ) -> Answer<pb::ErasureReport> {
+        _: Request<collegium_proto::common::v1::PersonDataRequest>,
+    ) -> Answer<collegium_proto::common::v1::ErasureReport> {
         Err(Status::unimplemented("erase_person_data"))
     }
 
